@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job on the embedded default, from a fresh clone: builds .venv if missing, then runs
+# `camreasoner demo` (tiny model built locally, generated clips, CPU only, no hub access).
+#   bash local_scripts/run_demo.sh                 # output in outputs/demo
+#   OUT=/tmp/demo bash local_scripts/run_demo.sh
+# Env: OUT (default outputs/demo), VENV (default .venv). Extra arguments go to `camreasoner demo`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV="${VENV:-.venv}"
+OUT="${OUT:-outputs/demo}"
+VENV="$VENV" bash scripts/setup_env.sh
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" HF_DATASETS_OFFLINE="${HF_DATASETS_OFFLINE:-1}"
+export HF_HOME="${HF_HOME:-$PWD/.cache/huggingface}" TOKENIZERS_PARALLELISM=false
+exec "$VENV/bin/python" -m camreasoner demo --out "$OUT" "$@"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Build the project's virtual environment from the pinned lock file.
+#   bash scripts/setup_env.sh          # CPU dev/CI environment in .venv (torch 2.14.1, all stages)
+#   bash scripts/setup_env.sh --gpu    # GPU cluster environment (torch 2.11.0 + vLLM 0.24.0)
+# Env: VENV (default .venv, or .venv-gpu with --gpu), PYTHON (default python3.11 or python3).
+# Needs no network beyond the package registries. Re-running is cheap: pip skips what is there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+MODE=cpu
+if [[ "${1:-}" == "--gpu" ]]; then MODE=gpu; shift; fi
+if [[ "$MODE" == gpu ]]; then
+  LOCK=requirements/gpu.lock.txt; VENV="${VENV:-.venv-gpu}"
+else
+  LOCK=requirements/dev-cpu.lock.txt; VENV="${VENV:-.venv}"
+fi
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "[setup] creating $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.camreasoner-lock.sha256"
+want="$(sha256sum "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "[setup] $VENV is up to date with $LOCK"
+  exit 0
+fi
+echo "[setup] installing $LOCK into $VENV (a few minutes on a fresh machine)"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -r "$LOCK"
+"$VENV/bin/python" -m pip install --quiet --no-deps -e .
+if [[ "$MODE" == gpu ]]; then
+  # flash-attn compiles against the installed torch; it is optional (SDPA works without it).
+  "$VENV/bin/python" -m pip install --quiet --no-build-isolation flash-attn || \
+    echo "[setup] flash-attn did not install; training falls back to SDPA attention"
+fi
+"$VENV/bin/python" -m pip check || echo "[setup] pip check reported the above (known: decord's platform tag)"
+echo "$want" > "$stamp"
+echo "[setup] done: $VENV"

@@ -1,0 +1,3 @@
+from camreasoner.cli import main
+
+raise SystemExit(main())

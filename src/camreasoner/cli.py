@@ -1,0 +1,187 @@
+"""The ``camreasoner`` command line. Subcommands import their heavy modules only when run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("camreasoner")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+
+
+# --- data -------------------------------------------------------------------------------------
+def cmd_build_benchmark(args: argparse.Namespace) -> int:
+    from camreasoner.data.benchmark import build_benchmark
+
+    manifest = build_benchmark(args.camerabench_dir, args.out)
+    for name, entry in manifest["files"].items():
+        log.info("wrote %s: %d items", Path(args.out) / name, entry["items"])
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from camreasoner.data.check import CheckLimits, check_items, format_report, write_report
+
+    limits = CheckLimits(min_frames=args.min_frames, min_duration=args.min_duration,
+                         decode_all=args.decode_all)
+    report = check_items(args.file, args.video_root, limits, workers=args.workers)
+    print(format_report(report))
+    if args.report:
+        write_report(report, args.report)
+    return 0 if report.ok else 1
+
+
+READ_FORMATS = ("items", "onethinker", "camerabench-binary", "camerabench-vqa", "captions",
+                "sharegpt", "verl")
+
+
+def _read_any(fmt: str, path: str, video_root: str | None):
+    from camreasoner.data import readers
+    from camreasoner.data.schema import read_items
+
+    if fmt == "items":
+        return read_items(path)
+    if fmt == "verl":
+        from camreasoner.data.convert import read_verl_parquet
+
+        if not video_root:
+            raise SystemExit("--video-root is needed to read verl parquet back into items")
+        return read_verl_parquet(path, video_root)
+    return readers.READERS[fmt](path)
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from camreasoner.data import convert
+    from camreasoner.data.schema import write_items
+    from camreasoner.vision import vision_preset
+
+    items = _read_any(args.src_format, args.input, args.video_root)
+    if args.to == "items":
+        n = write_items(args.out, items)
+    elif args.to == "sharegpt":
+        convert.write_sharegpt(items, args.out, dataset_name=args.dataset_name,
+                               instruction=args.instruction,
+                               allow_answer_only=args.allow_answer_only)
+        n = len(items)
+    else:
+        if not args.video_root:
+            raise SystemExit("--video-root is required for --to verl (videos are stored as "
+                             "absolute file:// URIs)")
+        n = convert.write_verl_parquet(items, args.out, args.video_root,
+                                       vision_preset(args.vision), args.instruction)
+    log.info("wrote %d items to %s (%s)", n, args.out, args.to)
+    return 0
+
+
+# --- download ---------------------------------------------------------------------------------
+def cmd_download(args: argparse.Namespace) -> int:
+    from camreasoner import download
+
+    only = [s for s in args.only.split(",") if s] if args.only else None
+    steps = download.make_plan(args.base_model, args.with_checkpoint, only)
+    root = Path(args.data_root)
+    if args.plan:
+        print(json.dumps(download.plan_status(steps, root), indent=2))
+        return 0
+    try:
+        download.download(root, steps)
+    except download.DownloadError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from camreasoner.demo import run_demo
+
+    out = run_demo(args.out)
+    print(f"demo output: {out}")
+    return 0
+
+
+# --- dev --------------------------------------------------------------------------------------
+def cmd_tiny_model(args: argparse.Namespace) -> int:
+    from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
+
+    build_tiny_model(args.out, TinyModelSpec(seed=args.seed))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from camreasoner import __version__, prompts
+
+    p = argparse.ArgumentParser(prog="camreasoner", description=__doc__)
+    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="build, convert and check item files").add_subparsers(
+        dest="data_command", required=True)
+    b = data.add_parser("build-benchmark", help="CameraBench annotations -> our item files")
+    b.add_argument("--camerabench-dir", required=True)
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=cmd_build_benchmark)
+
+    c = data.add_parser("check", help="validate an item file and its videos")
+    c.add_argument("file")
+    c.add_argument("--video-root", help="check videos too (exists, inside root, decodes, length)")
+    c.add_argument("--min-frames", type=int, default=2)
+    c.add_argument("--min-duration", type=float, default=0.0)
+    c.add_argument("--decode-all", action="store_true", help="decode every frame, not the first")
+    c.add_argument("--workers", type=int, default=None)
+    c.add_argument("--report", help="write the full report as JSON here")
+    c.set_defaults(func=cmd_check)
+
+    v = data.add_parser("convert", help="between item files, ShareGPT (SFT) and verl parquet (RL)")
+    v.add_argument("input")
+    v.add_argument("--from", dest="src_format", choices=READ_FORMATS, default="items")
+    v.add_argument("--to", choices=("items", "sharegpt", "verl"), required=True)
+    v.add_argument("--out", required=True)
+    v.add_argument("--video-root")
+    v.add_argument("--vision", default="default", help="vision preset for --to verl")
+    v.add_argument("--instruction", default=prompts.DEFAULT_INSTRUCTION,
+                   choices=tuple(prompts.INSTRUCTIONS))
+    v.add_argument("--dataset-name", help="dataset_info.json key (default: the file stem)")
+    v.add_argument("--allow-answer-only", action="store_true",
+                   help="ShareGPT: train on <answer>X</answer> for items without an O-T-A response")
+    v.set_defaults(func=cmd_convert)
+
+    d = sub.add_parser("download", help="fetch models, data and videos into one data root")
+    d.add_argument("--data-root", default="data_root")
+    d.add_argument("--base-model", default="Qwen/Qwen2.5-VL-7B-Instruct")
+    d.add_argument("--with-checkpoint", action="store_true",
+                   help="also fetch the released CamReasoner-7B checkpoint")
+    d.add_argument("--only", help="comma-separated step keys (see --plan)")
+    d.add_argument("--plan", action="store_true", help="print the steps and their state, fetch nothing")
+    d.set_defaults(func=cmd_download)
+
+    m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
+    m.add_argument("--out", default="outputs/demo")
+    m.set_defaults(func=cmd_demo)
+
+    dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="dev_command",
+                                                                       required=True)
+    t = dev.add_parser("tiny-model", help="build a tiny random Qwen2.5-VL for tests")
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_tiny_model)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from camreasoner.data.schema import DataError
+
+    try:
+        return args.func(args)
+    except DataError as e:
+        log.error("%s", e)
+        return 2

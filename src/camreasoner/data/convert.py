@@ -1,0 +1,166 @@
+"""Converters from items to the training frameworks' formats.
+
+- :func:`to_sharegpt` + :func:`dataset_info_entry`: LLaMA-Factory SFT files.
+- :func:`to_verl_rows` / :func:`write_verl_parquet`: verl RL parquet.
+
+Both render the user text with :func:`camreasoner.prompts.render_item_prompt` and the video with
+:mod:`camreasoner.vision`, so SFT, RL and evaluation see the same prompt and frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from camreasoner import prompts
+from camreasoner.answers import format_solution
+from camreasoner.data.schema import DataError, Item, resolve_video
+from camreasoner.vision import DEFAULT_VISION, VisionSpec
+
+VERL_ABILITY = "camera_motion"
+DEFAULT_DATA_SOURCE = "camreasoner"
+
+
+# --- LLaMA-Factory ShareGPT -----------------------------------------------------------------
+def dataset_info_entry(file_name: str) -> dict[str, Any]:
+    """The ``dataset_info.json`` entry LLaMA-Factory needs to read a file from :func:`to_sharegpt`."""
+    return {
+        "file_name": file_name,
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", "videos": "videos"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                 "assistant_tag": "assistant"},
+    }
+
+
+def to_sharegpt(items: Iterable[Item], instruction: str = prompts.DEFAULT_INSTRUCTION,
+                allow_answer_only: bool = False) -> list[dict[str, Any]]:
+    """Items → ShareGPT records. The assistant turn is ``extra["response"]`` (an O-T-A chain).
+
+    Items without a response are an error unless ``allow_answer_only``, which trains on
+    ``<answer>X</answer>`` alone (useful for direct-answer baselines, not for O-T-A SFT).
+    Video paths stay relative: LLaMA-Factory resolves them against ``media_dir``.
+    """
+    records = []
+    for item in items:
+        response = item.extra.get("response")
+        if not isinstance(response, str) or not response.strip():
+            if not allow_answer_only:
+                raise DataError("no O-T-A response to train on (pass allow_answer_only to use "
+                                "the bare answer)", item_id=item.id, field="response")
+            response = format_solution(item.answer)
+        user = prompts.with_video_placeholder(prompts.render_item_prompt(item, instruction))
+        records.append({
+            "id": item.id,
+            "task": item.task,
+            "skill": item.skill,
+            "source": item.source,
+            "messages": [{"role": "user", "content": user},
+                         {"role": "assistant", "content": response}],
+            "videos": [item.video],
+        })
+    return records
+
+
+def write_sharegpt(items: Iterable[Item], out_file: str | os.PathLike[str],
+                   dataset_name: str | None = None, **kw: Any) -> dict[str, Any]:
+    """Write a ShareGPT JSON file and merge its entry into ``dataset_info.json`` beside it.
+
+    Returns the entry. Other entries of an existing ``dataset_info.json`` are kept.
+    """
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    records = to_sharegpt(items, **kw)
+    out_file.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    info_path = out_file.parent / "dataset_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    entry = dataset_info_entry(out_file.name)
+    info[dataset_name or out_file.stem] = entry
+    info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return entry
+
+
+# --- verl parquet ----------------------------------------------------------------------------
+def to_verl_rows(items: Iterable[Item], video_root: str | os.PathLike[str],
+                 vision: VisionSpec = DEFAULT_VISION,
+                 instruction: str = prompts.DEFAULT_INSTRUCTION) -> list[dict[str, Any]]:
+    """Items → verl RLHFDataset rows.
+
+    ``prompt`` is a chat list whose user text holds ``<video>``; ``videos`` holds one dict in
+    qwen-vl-utils' form with an absolute ``file://`` URI (verl reads videos relative to the
+    worker's working directory otherwise); ``reward_model.ground_truth`` is the letter;
+    ``extra_info`` carries what the reward needs to read a yes/no answer as a movement.
+    """
+    rows = []
+    for index, item in enumerate(items):
+        if not item.options:
+            raise DataError("RL items must be multiple choice", item_id=item.id, field="options")
+        path = resolve_video(video_root, item.video, item_id=item.id)
+        user = prompts.with_video_placeholder(prompts.render_item_prompt(item, instruction))
+        rows.append({
+            "data_source": item.source or DEFAULT_DATA_SOURCE,
+            "prompt": [{"role": "user", "content": user}],
+            # "file://" + the plain path, not Path.as_uri(): qwen-vl-utils strips the scheme and opens
+            # the rest as a path, so percent-encoding (spaces as %20) would break it.
+            "videos": [vision.qwen_vl_video("file://" + str(path))],
+            "ability": VERL_ABILITY,
+            "reward_model": {"style": "rule", "ground_truth": item.answer},
+            "extra_info": {
+                "index": index,
+                "id": item.id,
+                "task": item.task,
+                "skill": item.skill or "",
+                "pair_id": item.pair_id or "",
+                "role": item.role or "",
+                "question": item.question,
+                "options": list(item.options),
+                "video": item.video,
+            },
+        })
+    return rows
+
+
+def write_verl_parquet(items: Iterable[Item], out_file: str | os.PathLike[str],
+                       video_root: str | os.PathLike[str], vision: VisionSpec = DEFAULT_VISION,
+                       instruction: str = prompts.DEFAULT_INSTRUCTION) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = to_verl_rows(items, video_root, vision, instruction)
+    if not rows:
+        raise DataError("no items to write", where=str(out_file))
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), out_file)
+    return len(rows)
+
+
+def items_from_verl_rows(rows: Sequence[dict[str, Any]], video_root: str | os.PathLike[str],
+                         ) -> list[Item]:
+    """Inverse of :func:`to_verl_rows` (for round-trip checks and for reading RL files back)."""
+    root = Path(video_root).resolve()
+    items = []
+    for row in rows:
+        info = row["extra_info"]
+        uri = row["videos"][0]["video"]
+        path = Path(uri.removeprefix("file://"))
+        try:
+            video = path.relative_to(root).as_posix()
+        except ValueError:
+            raise DataError(f"video {uri!r} is not under {str(root)!r}", item_id=info.get("id"),
+                            field="videos") from None
+        items.append(Item(
+            id=info["id"], video=video, question=info["question"], options=list(info["options"]),
+            answer=row["reward_model"]["ground_truth"], task=info["task"],
+            skill=info["skill"] or None, pair_id=info.get("pair_id") or None,
+            role=info.get("role") or None, source=row["data_source"],
+        ).validate())
+    return items
+
+
+def read_verl_parquet(path: str | os.PathLike[str], video_root: str | os.PathLike[str]) -> list[Item]:
+    import pyarrow.parquet as pq
+
+    return items_from_verl_rows(pq.read_table(path).to_pylist(), video_root)

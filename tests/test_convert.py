@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+from camreasoner import prompts
+from camreasoner.data import convert, readers
+from camreasoner.data.schema import DataError
+from camreasoner.vision import TINY_VISION
+from tests.conftest import make_item
+
+RESPONSE = ("<observation>The scene slides right; near and far move together.</observation>"
+            "<think>No parallax, so a rotation: pan left.</think><answer>B</answer>")
+
+
+def _items():
+    return [
+        make_item(id="a", extra={"response": RESPONSE}),
+        make_item(id="b", video="sub/static.mp4", answer="A", task="Pan_Left",
+                  extra={"response": RESPONSE.replace("<answer>B", "<answer>A")}),
+        make_item(id="c", video="tilt.mp4", question="Which way does the camera turn?",
+                  options=prompts.make_options(["tilt up", "tilt down", "pan left"]), answer="B",
+                  task="direction", skill="motion_direction", pair_id="p1",
+                  role="neg_video.neg_question",
+                  extra={"response": RESPONSE.replace("<answer>B", "<answer>B")}),
+    ]
+
+
+def test_sharegpt_round_trip(tmp_path):
+    items = _items()
+    entry = convert.write_sharegpt(items, tmp_path / "sft.json", dataset_name="synthetic_ota")
+    assert entry == {
+        "file_name": "sft.json", "formatting": "sharegpt",
+        "columns": {"messages": "messages", "videos": "videos"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                 "assistant_tag": "assistant"},
+    }
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert info["synthetic_ota"] == entry
+    back = readers.read_sharegpt(tmp_path / "sft.json")
+    for a, b in zip(items, back, strict=True):
+        assert (b.id, b.video, b.question, b.options, b.answer, b.task, b.skill) == (
+            a.id, a.video, a.question, a.options, a.answer, a.task, a.skill)
+        assert b.extra["response"] == a.extra["response"]
+        assert b.extra["instruction"] == "camera_ota"
+
+
+def test_dataset_info_keeps_other_entries(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"camerabench": {"file_name": "x"}}))
+    convert.write_sharegpt(_items(), tmp_path / "synth.json")
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert set(info) == {"camerabench", "synth"}
+
+
+def test_sharegpt_needs_a_response_unless_answer_only():
+    item = make_item()
+    with pytest.raises(DataError, match="item 'x1': field 'response'"):
+        convert.to_sharegpt([item])
+    (rec,) = convert.to_sharegpt([item], allow_answer_only=True)
+    assert rec["messages"][1]["content"] == "<answer>B</answer>"
+
+
+def test_verl_parquet_round_trip(tmp_path, clip_root):
+    items = _items()
+    n = convert.write_verl_parquet(items, tmp_path / "rl.parquet", clip_root, TINY_VISION)
+    assert n == 3
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "rl.parquet").to_pylist()
+    row = rows[0]
+    assert row["prompt"][0]["content"].startswith("<video>Does the camera pan to the left?\n")
+    assert row["videos"][0]["video"] == "file://" + str((clip_root / "pan.mp4").resolve())
+    assert row["videos"][0]["fps"] == TINY_VISION.fps
+    assert row["videos"][0]["max_pixels"] == TINY_VISION.max_pixels
+    assert row["reward_model"] == {"style": "rule", "ground_truth": "B"}
+    assert row["extra_info"]["options"] == ["A. No", "B. Yes"]
+    assert row["extra_info"]["task"] == "Pan_Left"
+    back = convert.read_verl_parquet(tmp_path / "rl.parquet", clip_root)
+    for a, b in zip(items, back, strict=True):
+        assert (b.id, b.video, b.question, b.options, b.answer, b.task, b.skill, b.pair_id,
+                b.role) == (a.id, a.video, a.question, a.options, a.answer, a.task, a.skill,
+                            a.pair_id, a.role)
+
+
+def test_verl_rejects_open_ended_and_escaping_items(clip_root):
+    with pytest.raises(DataError, match="field 'options'"):
+        convert.to_verl_rows([make_item(options=[], answer="free text")], clip_root)
+    with pytest.raises(DataError, match="escapes"):
+        convert.to_verl_rows([make_item(video="../x.mp4")], clip_root)
+
+
+def test_cli_convert_onethinker_to_items_and_verl(tmp_path, clip_root):
+    from camreasoner.cli import main
+
+    rec = {"problem_id": "Pan_Left_1", "problem": "Does the camera pan to the left?",
+           "options": ["A. No", "B. Yes"], "solution": "<answer>B</answer>",
+           "path": "video/pan.mp4", "data_type": "video"}
+    (tmp_path / "rl.json").write_text(json.dumps([rec]))
+    assert main(["data", "convert", str(tmp_path / "rl.json"), "--from", "onethinker", "--to",
+                 "items", "--out", str(tmp_path / "rl.jsonl")]) == 0
+    assert main(["data", "convert", str(tmp_path / "rl.jsonl"), "--to", "verl", "--out",
+                 str(tmp_path / "rl.parquet"), "--video-root", str(clip_root)]) == 0
+    (back,) = convert.read_verl_parquet(tmp_path / "rl.parquet", clip_root)
+    assert (back.id, back.video, back.answer) == ("Pan_Left_1", "pan.mp4", "B")

@@ -1,0 +1,37 @@
+import pytest
+
+from camreasoner.dev.clips import write_clip
+from camreasoner.video import VideoError, probe, read_frames, sample_indices
+from camreasoner.vision import VisionSpec
+
+
+def test_sample_indices_hand_checked():
+    spec = VisionSpec(fps=2.0, max_frames=32)
+    # 8 s at 30 fps = 240 frames; 8 s x 2 fps = 16 frames, spread over 0..239.
+    idx = sample_indices(240, 30.0, spec)
+    assert len(idx) == 16 and idx[0] == 0 and idx[-1] == 239
+    assert idx[1] == round(239 / 15)  # 15.93 -> 16
+    # 60 s clip: capped at max_frames.
+    assert len(sample_indices(1800, 30.0, spec)) == 32
+    # 0.5 s clip: 1 frame by fps, raised to the 2 Qwen needs.
+    assert sample_indices(15, 30.0, spec) == [0, 14]
+    # 7 frames wanted -> rounded down to an even 6.
+    assert len(sample_indices(105, 30.0, VisionSpec(fps=2.0, max_frames=7))) == 6
+
+
+def test_probe_and_read_frames(tmp_path):
+    path = write_clip(tmp_path / "c.mp4", frames=16, width=48, height=32, fps=8)
+    info = probe(path, decode_all=True)
+    assert (info.frames, info.width, info.height) == (16, 48, 32)
+    assert info.duration == pytest.approx(2.0)
+    frames, fps = read_frames(path, VisionSpec(fps=2.0, max_frames=32))
+    assert frames.shape == (4, 32, 48, 3) and frames.dtype.name == "uint8"
+    assert fps == pytest.approx(2.0)
+
+
+def test_probe_errors_name_the_file(tmp_path):
+    with pytest.raises(VideoError, match="x.mp4: file not found"):
+        probe(tmp_path / "x.mp4")
+    (tmp_path / "t.mp4").write_text("not a video")
+    with pytest.raises(VideoError, match="t.mp4: cannot decode"):
+        probe(tmp_path / "t.mp4")
