@@ -98,6 +98,21 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_score(args: argparse.Namespace) -> int:
+    from camreasoner.eval.score import score_files
+
+    metrics = score_files(args.items, args.predictions, strict_format=args.strict_format)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
+    if "binary" in metrics:
+        log.info("binary avg AP %.1f over %d primitives", metrics["binary"]["avg_ap"] or 0,
+                 len(metrics["binary"]["per_task"]))
+    if "vqa" in metrics:
+        log.info("VQA avg overall %.1f", metrics["vqa"]["avg_overall"])
+    log.info("metrics written to %s", args.out)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import run_demo
 
@@ -161,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--only", help="comma-separated step keys (see --plan)")
     d.add_argument("--plan", action="store_true", help="print the steps and their state, fetch nothing")
     d.set_defaults(func=cmd_download)
+
+    ev = sub.add_parser("eval", help="score, run and report CameraBench evaluations"
+                        ).add_subparsers(dest="eval_command", required=True)
+    es = ev.add_parser("score", help="metrics from items + predictions")
+    es.add_argument("--items", required=True)
+    es.add_argument("--predictions", required=True)
+    es.add_argument("--out", required=True)
+    es.add_argument("--strict-format", action="store_true",
+                    help="only read answers inside <answer> tags (default: also bare answers)")
+    es.set_defaults(func=cmd_eval_score)
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")

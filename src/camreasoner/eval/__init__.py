@@ -1,0 +1,2 @@
+"""CameraBench evaluation: scoring (``score``), inference runners (``runner``, ``backends``) and
+reports (``report``)."""

@@ -1,0 +1,168 @@
+import json
+
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from camreasoner.data.schema import DataError, write_items
+from camreasoner.eval import metrics
+from camreasoner.eval.score import (
+    chance_predictions,
+    read_predictions,
+    score,
+    score_files,
+    weighted_overall,
+)
+from tests.conftest import make_item
+
+
+def test_average_precision_hand_checked():
+    # Ranked 1,0,1,0: P@1 = 1 (R .5), P@3 = 2/3 (R 1) -> AP = .5*1 + .5*2/3 = 0.8333.
+    assert metrics.average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]) == pytest.approx(5 / 6)
+    # Hard 0/1 scores, ties: threshold 1 -> P .5 R .5; threshold 0 -> P 2/5 R 1 -> AP = .45.
+    assert metrics.average_precision([1, 1, 0, 0, 0], [1, 0, 1, 0, 0]) == pytest.approx(0.45)
+    # All scores equal -> AP is the positive rate.
+    assert metrics.average_precision([1, 0, 0, 0], [0, 0, 0, 0]) == pytest.approx(0.25)
+    assert metrics.average_precision([0, 0], [0.1, 0.2]) is None
+
+
+def test_roc_auc_hand_checked():
+    # pos {1, 0} vs neg {1, 0, 0}: wins/ties = (.5+1+1) + (0+.5+.5) = 3.5 of 6.
+    assert metrics.roc_auc([1, 1, 0, 0, 0], [1, 0, 1, 0, 0]) == pytest.approx(3.5 / 6)
+    assert metrics.roc_auc([1, 1], [0.2, 0.3]) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metrics_match_sklearn(seed):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 200)
+    y[0], y[1] = 0, 1
+    s = rng.integers(0, 7, 200) / 6.0  # many ties
+    assert metrics.average_precision(y, s) == pytest.approx(average_precision_score(y, s))
+    assert metrics.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+
+
+def _binary_items():
+    # Pan_Left: truths 1,1,0,0,0 ; Zoom_In: truths 1,0
+    truths = {"Pan_Left": [1, 1, 0, 0, 0], "Zoom_In": [1, 0]}
+    items = []
+    for task, ys in truths.items():
+        for k, y in enumerate(ys):
+            items.append(make_item(id=f"{task}_{k}", task=task, answer="B" if y else "A"))
+    return items
+
+
+def _resp(letter):
+    return f"<observation>o</observation><think>t</think><answer>{letter}</answer>"
+
+
+def test_binary_scoring_hand_checked():
+    items = _binary_items()
+    preds = {
+        # Pan_Left hard answers 1,0,1,0,0 -> AP .45 (see above); item 3 unparseable counts as
+        # wrong (truth 0 -> scored 1), item 4 missing counts as wrong too (scored 1).
+        "Pan_Left_0": {"id": "Pan_Left_0", "response": _resp("B"), "p_yes": 0.9},
+        "Pan_Left_1": {"id": "Pan_Left_1", "response": _resp("A"), "p_yes": 0.4},
+        "Pan_Left_2": {"id": "Pan_Left_2", "response": "Yes", "p_yes": 0.6},
+        "Pan_Left_3": {"id": "Pan_Left_3", "response": "maybe?", "p_yes": 0.1},
+        "Zoom_In_0": {"id": "Zoom_In_0", "response": _resp("B")},
+        "Zoom_In_1": {"id": "Zoom_In_1", "response": _resp("A")},
+    }
+    m = score(items, preds)
+    pan = m["binary"]["per_task"]["Pan_Left"]
+    # hard scores: [1, 0, 1 (said Yes), 1 (unparseable, truth 0), 1 (missing, truth 0)]
+    # thresholds: 1 -> tp 1 of 4 predicted (P .25, R .5); 0 -> P 2/5, R 1 -> AP .125 + .2 = 32.5%
+    assert pan["ap"] == pytest.approx(32.5)
+    assert (pan["n"], pan["positives"], pan["parse_failures"], pan["missing"]) == (5, 2, 1, 1)
+    # p_yes [.9, .4, .6, .1, 1.0 (missing -> wrong)] ranked: 1.0(0) .9(1) .6(0) .4(1) .1(0);
+    # P@2 = 1/2 (R .5), P@4 = 2/4 (R 1) -> AP = .25 + .25 = 50%.
+    assert pan["ap_prob"] == pytest.approx(50.0)
+    assert pan["acc"] == pytest.approx(20.0)  # only item 0 is right
+    zoom = m["binary"]["per_task"]["Zoom_In"]
+    assert zoom["ap"] == pytest.approx(100.0) and zoom["ap_prob"] is None
+    assert m["binary"]["avg_ap"] == pytest.approx((32.5 + 100.0) / 2)
+    assert m["binary"]["avg_ap_prob"] is None
+
+
+def test_chance_row_on_camerabench(camerabench_dir, tmp_path):
+    from camreasoner.data import readers
+
+    items = readers.read_camerabench_binary(camerabench_dir / "binary_classification")
+    m = score(items, chance_predictions(items))
+    per = m["binary"]["per_task"]
+    assert round(per["Move_In"]["ap"], 1) == 29.3
+    assert round(per["Static"]["ap"], 1) == 9.7
+    assert round(m["binary"]["avg_ap"], 1) == 12.2
+    assert all(v["ap"] == pytest.approx(100 * v["positives"] / v["n"], abs=1e-3)
+               for v in per.values())
+
+
+def _pair_items(skill, task, n, rights):
+    """One pair; ``rights`` maps role -> answered right."""
+    from camreasoner.data.schema import VQA_ROLES
+
+    items, preds = [], {}
+    for role in VQA_ROLES:
+        v, q = (p.split("_")[0] for p in role.split("."))
+        answer = "B" if v == q else "A"
+        iid = f"{skill}/{task}/{n}/{role}"
+        items.append(make_item(id=iid, task=task, skill=skill, pair_id=f"{skill}/{task}/{n}",
+                               role=role, answer=answer))
+        said = answer if rights[role] else ("A" if answer == "B" else "B")
+        preds[iid] = {"id": iid, "response": _resp(said)}
+    return items, preds
+
+
+def test_vqa_pair_metrics_hand_checked():
+    items, preds = _pair_items("has_motion", "has_pan_left", 1, {
+        "pos_video.pos_question": True, "neg_video.pos_question": True,
+        "pos_video.neg_question": False, "neg_video.neg_question": True})
+    items2, preds2 = _pair_items("has_motion", "has_pan_left", 2, dict.fromkeys(
+        ["pos_video.pos_question", "neg_video.pos_question", "pos_video.neg_question",
+         "neg_video.neg_question"], True))
+    items3, preds3 = _pair_items("motion_speed", "x", 1, dict.fromkeys(
+        ["pos_video.pos_question", "neg_video.pos_question", "pos_video.neg_question",
+         "neg_video.neg_question"], False))
+    m = score(items + items2 + items3, {**preds, **preds2, **preds3})
+    hm = m["vqa"]["per_skill"]["has_motion"]
+    # acc 7/8; questions right: pair1 pos_q only (1 of 2), pair2 both -> 3/4; videos: pair1
+    # neg video only, pair2 both -> 3/4; groups: pair2 -> 1/2.
+    assert (hm["acc"], hm["q_acc"], hm["img_acc"], hm["group_acc"]) == (87.5, 75.0, 75.0, 50.0)
+    assert m["vqa"]["per_skill"]["motion_speed"]["acc"] == 0.0
+    # Weighted by question count: (7 + 0) / 12.
+    assert m["vqa"]["avg_overall"] == pytest.approx(100 * 7 / 12)
+
+
+def test_weighted_overall_formula():
+    # Two skills: 80% over 300 questions and 60% over 100 -> (240 + 60) / 400 = 75%.
+    assert weighted_overall({"a": 80.0, "b": 60.0}, {"a": 300, "b": 100}) == pytest.approx(75.0)
+
+
+def test_score_files_and_cli(tmp_path):
+    from camreasoner.cli import main
+
+    items = _binary_items()
+    write_items(tmp_path / "items.jsonl", items)
+    with open(tmp_path / "pred.jsonl", "w") as f:
+        for it in items:
+            f.write(json.dumps({"id": it.id, "response": _resp(it.answer), "p_yes": 0.5}) + "\n")
+        f.write('{"id": "Zoom_In_1", "resp')  # truncated last line of a killed run
+    m = score_files(tmp_path / "items.jsonl", tmp_path / "pred.jsonl")
+    assert m["binary"]["avg_ap"] == 100.0 and len(m["items_sha256"]) == 64
+    assert main(["eval", "score", "--items", str(tmp_path / "items.jsonl"), "--predictions",
+                 str(tmp_path / "pred.jsonl"), "--out", str(tmp_path / "m.json")]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["binary"]["avg_ap"] == 100.0
+
+
+def test_bad_predictions_are_named(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_text('{"id": "a", "response": "B", "p_yes": 1.5}\n')
+    with pytest.raises(DataError, match="item 'a': field 'p_yes'"):
+        read_predictions(p)
+    p.write_text('{"id": "a"}\n{"id": "b", "response": "x"}\n')
+    with pytest.raises(DataError, match="item 'a': field 'response': missing"):
+        read_predictions(p)
+    p.write_text('{"id": "a", "respo\n{"id": "b", "response": "x"}\n')
+    with pytest.raises(DataError, match="p.jsonl:1: invalid JSON"):
+        read_predictions(p)
