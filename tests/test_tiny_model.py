@@ -15,6 +15,7 @@ def test_mrope_sections_sum_to_half_head_dim():
 def test_tiny_model_loads_and_generates_from_a_video(tiny_model, clip_root):
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.video_utils import VideoMetadata
 
     meta = json.loads((tiny_model / "camreasoner_tiny.json").read_text())
     assert meta["parameters"] < 1_000_000
@@ -29,12 +30,12 @@ def test_tiny_model_loads_and_generates_from_a_video(tiny_model, clip_root):
     text = "<observation>The scene slides left.</observation><answer>B</answer>"
     assert tok.decode(tok(text)["input_ids"]) == text
 
-    frames, fps = read_frames(clip_root / "pan.mp4", TINY_VISION)
+    video = read_frames(clip_root / "pan.mp4", TINY_VISION)
     prompt = prompts.render_prompt("Does the camera pan to the left?", prompts.YES_NO_OPTIONS)
     chat = processor.apply_chat_template(prompts.chat_messages(prompt), tokenize=False,
                                          add_generation_prompt=True)
-    inputs = processor(text=[chat], videos=[frames], return_tensors="pt",
-                       videos_kwargs={"do_sample_frames": False, "fps": fps})
+    inputs = processor(text=[chat], videos=[video.frames], return_tensors="pt",
+                       video_metadata=[VideoMetadata(**video.metadata())], do_sample_frames=False)
     n_video_tokens = int((inputs["input_ids"] == config.video_token_id).sum())
     t, h, w = inputs["video_grid_thw"][0].tolist()
     assert n_video_tokens == t * h * w // 4  # 2x2 spatial merge

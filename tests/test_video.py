@@ -24,9 +24,10 @@ def test_probe_and_read_frames(tmp_path):
     info = probe(path, decode_all=True)
     assert (info.frames, info.width, info.height) == (16, 48, 32)
     assert info.duration == pytest.approx(2.0)
-    frames, fps = read_frames(path, VisionSpec(fps=2.0, max_frames=32))
-    assert frames.shape == (4, 32, 48, 3) and frames.dtype.name == "uint8"
-    assert fps == pytest.approx(2.0)
+    video = read_frames(path, VisionSpec(fps=2.0, max_frames=32))
+    assert video.frames.shape == (4, 32, 48, 3) and video.frames.dtype.name == "uint8"
+    assert video.indices == (0, 5, 10, 15)
+    assert video.sampled_fps == pytest.approx(2.0)  # 4 of 16 frames at 8 fps
 
 
 def test_probe_errors_name_the_file(tmp_path):

@@ -113,6 +113,32 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_run(args: argparse.Namespace) -> int:
+    from camreasoner.eval.runner import RunConfig, run_data_parallel, run_eval
+    from camreasoner.vision import vision_preset
+
+    vision = json.loads(args.vision_json) if args.vision_json else vision_preset(args.vision).to_dict()
+    backend_kwargs = {}
+    if args.backend == "vllm":
+        backend_kwargs["tensor_parallel_size"] = args.tensor_parallel_size
+    if args.no_p_yes:
+        backend_kwargs["compute_p_yes"] = False
+    cfg = RunConfig(model=args.model, items=args.items, video_root=args.video_root,
+                    backend=args.backend, vision=vision, instruction=args.instruction,
+                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                    workers=args.workers, cache_dir=args.cache_dir, shard_index=args.shard_index,
+                    num_shards=args.num_shards, backend_kwargs=backend_kwargs)
+    if args.data_parallel > 1:
+        summary = run_data_parallel(cfg, args.out, args.data_parallel,
+                                    gpus_per_proc=args.tensor_parallel_size,
+                                    retry_errors=args.retry_errors)
+    else:
+        summary = run_eval(cfg, args.out, retry_errors=args.retry_errors,
+                           progress=not args.no_progress)
+    log.info("run summary: %s", json.dumps(summary))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import run_demo
 
@@ -186,6 +212,30 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--strict-format", action="store_true",
                     help="only read answers inside <answer> tags (default: also bare answers)")
     es.set_defaults(func=cmd_eval_score)
+
+    er = ev.add_parser("run", help="answer every item with a model (resumable)")
+    er.add_argument("--model", required=True)
+    er.add_argument("--items", required=True)
+    er.add_argument("--video-root", required=True)
+    er.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    er.add_argument("--out", required=True, help="run folder (predictions.jsonl, config, summary)")
+    er.add_argument("--batch-size", type=int, default=8)
+    er.add_argument("--workers", type=int, default=2, help="frame-decoding processes")
+    er.add_argument("--cache-dir", help="cache decoded frames here (keyed by content + spec)")
+    er.add_argument("--max-new-tokens", type=int, default=512)
+    er.add_argument("--vision", default="default", help="vision preset (default, tiny)")
+    er.add_argument("--vision-json", help=argparse.SUPPRESS)
+    er.add_argument("--instruction", default=prompts.DEFAULT_INSTRUCTION,
+                    choices=tuple(prompts.INSTRUCTIONS))
+    er.add_argument("--retry-errors", action="store_true", help="run failed items again")
+    er.add_argument("--no-p-yes", action="store_true", help="skip the answer-position scoring")
+    er.add_argument("--tensor-parallel-size", type=int, default=1)
+    er.add_argument("--data-parallel", type=int, default=1,
+                    help="processes, each on --tensor-parallel-size GPUs and a shard of items")
+    er.add_argument("--shard-index", type=int, default=0)
+    er.add_argument("--num-shards", type=int, default=1)
+    er.add_argument("--no-progress", action="store_true")
+    er.set_defaults(func=cmd_eval_run)
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")

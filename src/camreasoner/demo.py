@@ -91,6 +91,7 @@ def run_demo(out: str | Path) -> Path:
     def answer(stage_dir: Path) -> dict:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.video_utils import VideoMetadata
 
         from camreasoner.answers import extract_letter
         from camreasoner.data.schema import read_items
@@ -102,12 +103,13 @@ def run_demo(out: str | Path) -> Path:
         lm = AutoModelForImageTextToText.from_pretrained(model_dir)
         rows = []
         for item in read_items(items_path):
-            frames, fps = read_frames(videos / item.video, TINY_VISION)
+            video = read_frames(videos / item.video, TINY_VISION)
             chat = processor.apply_chat_template(
                 prompts.chat_messages(prompts.render_item_prompt(item)), tokenize=False,
                 add_generation_prompt=True)
-            inputs = processor(text=[chat], videos=[frames], return_tensors="pt",
-                               videos_kwargs={"do_sample_frames": False, "fps": fps})
+            inputs = processor(text=[chat], videos=[video.frames], return_tensors="pt",
+                               video_metadata=[VideoMetadata(**video.metadata())],
+                               do_sample_frames=False)
             with torch.no_grad():
                 ids = lm.generate(**inputs, max_new_tokens=24, do_sample=False)
             response = processor.decode(ids[0, inputs["input_ids"].shape[1]:],

@@ -84,8 +84,27 @@ def sample_indices(total_frames: int, native_fps: float, spec: VisionSpec) -> li
     return [int(round(x)) for x in np.linspace(0, total_frames - 1, n)]
 
 
-def read_frames(path: str | os.PathLike[str], spec: VisionSpec) -> tuple[np.ndarray, float]:
-    """Decode the sampled frames as ``uint8 (T, H, W, 3)`` RGB, and the sampled fps.
+@dataclass(frozen=True)
+class SampledVideo:
+    """Sampled frames plus what a processor needs to time them (Qwen's temporal position ids)."""
+
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    indices: tuple[int, ...]  # which source frames
+    total_frames: int
+    native_fps: float
+
+    @property
+    def sampled_fps(self) -> float:
+        return len(self.indices) / self.total_frames * self.native_fps if self.native_fps else 2.0
+
+    def metadata(self) -> dict:
+        """Keyword arguments for ``transformers.video_utils.VideoMetadata``."""
+        return {"total_num_frames": self.total_frames, "fps": self.native_fps or None,
+                "frames_indices": list(self.indices)}
+
+
+def read_frames(path: str | os.PathLike[str], spec: VisionSpec) -> SampledVideo:
+    """Decode the sampled frames as ``uint8 (T, H, W, 3)`` RGB.
 
     Decodes the stream once, keeping only the needed frames, so memory stays at T frames.
     """
@@ -95,9 +114,8 @@ def read_frames(path: str | os.PathLike[str], spec: VisionSpec) -> tuple[np.ndar
     info = probe(path)
     indices = sample_indices(info.frames, info.fps, spec)
     wanted: dict[int, int] = {}
-    for slot, idx in enumerate(indices):
-        wanted.setdefault(idx, 0)
-        wanted[idx] += 1
+    for idx in indices:
+        wanted[idx] = wanted.get(idx, 0) + 1
     out: list[np.ndarray] = []
     try:
         with av.open(path) as container:
@@ -112,12 +130,10 @@ def read_frames(path: str | os.PathLike[str], spec: VisionSpec) -> tuple[np.ndar
                     break
     except (av.error.FFmpegError, OSError) as e:
         raise VideoError(f"{path}: cannot decode ({type(e).__name__}: {e})") from None
+    if not out:
+        raise VideoError(f"{path}: no frame decodes")
     if len(out) != len(indices):
-        # Fewer decodable frames than packets: pad with the last one rather than fail, the
-        # count is still what the spec asked for.
-        if not out:
-            raise VideoError(f"{path}: no frame decodes")
+        # Fewer decodable frames than packets (a damaged tail): repeat the last decoded frame so
+        # the count is still what the spec asked for.
         out.extend([out[-1]] * (len(indices) - len(out)))
-    duration = info.frames / info.fps if info.fps else float(len(indices))
-    sampled_fps = len(indices) / duration if duration else spec.fps
-    return np.stack(out), sampled_fps
+    return SampledVideo(np.stack(out), tuple(indices), info.frames, info.fps)

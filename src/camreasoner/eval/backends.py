@@ -1,0 +1,218 @@
+"""Inference engines behind ``camreasoner eval run``: transformers (CPU, one GPU) and vLLM (GPU
+nodes). Both take the same :class:`Request` (prompt text from :mod:`camreasoner.prompts`, frames
+from :mod:`camreasoner.vision`) and return the same :class:`Result`.
+
+``p_yes`` — the probability of the "Yes" option — is read at the answer position: the prompt,
+then the generated response up to and including ``<answer>`` (or the whole response followed by
+``<answer>`` when the model wrote none) are fed back, and the next-token distribution is compared
+between the option letters. Tokenisers may merge the letter with the tag's ``>``, so the scored
+tokens are the first tokens at which "…<answer>A" and "…<answer>B" differ; ``p_yes`` is the
+softmax over those two logits. It is computed for yes/no items only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from camreasoner.video import SampledVideo
+
+log = logging.getLogger(__name__)
+
+ANSWER_TAG = "<answer>"
+
+
+@dataclass
+class Request:
+    id: str
+    prompt: str  # user text, without the video (see camreasoner.prompts)
+    video: SampledVideo
+    yes_no_letters: tuple[str, str] | None = None  # (no letter, yes letter) for yes/no items
+
+
+@dataclass
+class Result:
+    response: str
+    p_yes: float | None = None
+    generated_tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def answer_prefix(response: str) -> str:
+    """The response up to and including its first ``<answer>`` (or all of it, plus the tag)."""
+    i = response.find(ANSWER_TAG)
+    return response[: i + len(ANSWER_TAG)] if i >= 0 else response + ANSWER_TAG
+
+
+def divergent_tokens(tokenizer, prefix: str, letters: tuple[str, ...]) -> tuple[list[int], list[int]]:
+    """(common token ids of prefix+letter for all letters, the first differing token of each)."""
+    seqs = [tokenizer(prefix + letter, add_special_tokens=False)["input_ids"] for letter in letters]
+    k = 0
+    while all(k < len(s) for s in seqs) and len({s[k] for s in seqs}) == 1:
+        k += 1
+    if any(k >= len(s) for s in seqs):
+        raise ValueError(f"letters {letters} tokenise identically after {prefix[-20:]!r}")
+    return seqs[0][:k], [s[k] for s in seqs]
+
+
+class HFBackend:
+    """Batched ``generate`` with transformers (left padding, greedy unless told)."""
+
+    name = "hf"
+
+    def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto",
+                 max_new_tokens: int = 512, attn_implementation: str | None = None,
+                 compute_p_yes: bool = True):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        else:
+            torch_dtype = getattr(torch, dtype)
+        self.device = device
+        self.processor = AutoProcessor.from_pretrained(model_path)
+        self.processor.tokenizer.padding_side = "left"
+        kw: dict[str, Any] = {"dtype": torch_dtype}
+        if attn_implementation:
+            kw["attn_implementation"] = attn_implementation
+        self.model = AutoModelForImageTextToText.from_pretrained(model_path, **kw).to(device).eval()
+        self.max_new_tokens = max_new_tokens
+        self.compute_p_yes = compute_p_yes
+
+    def _chat(self, prompt: str) -> str:
+        from camreasoner.prompts import chat_messages
+
+        return self.processor.apply_chat_template(chat_messages(prompt), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def _inputs(self, texts: list[str], videos: list[SampledVideo]):
+        from transformers.video_utils import VideoMetadata
+
+        return self.processor(
+            text=texts, videos=[v.frames for v in videos], padding=True, return_tensors="pt",
+            video_metadata=[VideoMetadata(**v.metadata()) for v in videos], do_sample_frames=False,
+        ).to(self.device)
+
+    def generate(self, requests: list[Request]) -> list[Result]:
+        import torch
+
+        texts = [self._chat(r.prompt) for r in requests]
+        inputs = self._inputs(texts, [r.video for r in requests])
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,
+                                      do_sample=False)
+        new = out[:, inputs["input_ids"].shape[1]:]
+        tok = self.processor.tokenizer
+        results = []
+        for row, req, text in zip(new, requests, texts):
+            n = int((row != tok.pad_token_id).sum())
+            response = tok.decode(row, skip_special_tokens=True)
+            p_yes = (self._p_yes(text, response, req) if self.compute_p_yes and req.yes_no_letters
+                     else None)
+            results.append(Result(response=response, p_yes=p_yes, generated_tokens=n))
+        return results
+
+    def _p_yes(self, chat_text: str, response: str, req: Request) -> float:
+        import torch
+
+        common, (no_tok, yes_tok) = divergent_tokens(self.processor.tokenizer,
+                                                     answer_prefix(response), req.yes_no_letters)
+        inputs = self._inputs([chat_text], [req.video])
+        ids = torch.cat([inputs["input_ids"],
+                         torch.tensor([common], dtype=inputs["input_ids"].dtype,
+                                      device=inputs["input_ids"].device)], dim=1)
+        mask = torch.ones_like(ids)
+        extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask",
+                                                              "mm_token_type_ids")}
+        if "mm_token_type_ids" in inputs:
+            extra["mm_token_type_ids"] = torch.cat(
+                [inputs["mm_token_type_ids"],
+                 torch.zeros((1, len(common)), dtype=inputs["mm_token_type_ids"].dtype,
+                             device=ids.device)], dim=1)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, **extra).logits[0, -1]
+        pair = torch.stack([logits[no_tok], logits[yes_tok]]).float()
+        return float(torch.softmax(pair, dim=0)[1])
+
+
+class VLLMBackend:
+    """vLLM offline engine for GPU nodes: tensor parallel within a process; data parallel runs one
+    process per GPU group (``eval run --data-parallel N``)."""
+
+    name = "vllm"
+
+    def __init__(self, model_path: str, tensor_parallel_size: int = 1, max_new_tokens: int = 512,
+                 max_model_len: int = 16384, gpu_memory_utilization: float = 0.85,
+                 compute_p_yes: bool = True, seed: int = 0):
+        from transformers import AutoProcessor
+        from vllm import LLM, SamplingParams
+
+        self.processor = AutoProcessor.from_pretrained(model_path)
+        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size,
+                       max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
+                       limit_mm_per_prompt={"video": 1}, seed=seed)
+        self.sampling = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        self.scoring = SamplingParams(temperature=0.0, max_tokens=1, logprobs=20)
+        self.compute_p_yes = compute_p_yes
+
+    def _prompt(self, text: str, video: SampledVideo) -> dict:
+        return {
+            "prompt": text,
+            # vLLM's Qwen2.5-VL takes (frames, metadata) and skips its own sampling when
+            # do_sample_frames is off, so it sees exactly our frames.
+            "multi_modal_data": {"video": [(video.frames, {**video.metadata(),
+                                                           "do_sample_frames": False})]},
+            "mm_processor_kwargs": {"do_sample_frames": False},
+        }
+
+    def generate(self, requests: list[Request]) -> list[Result]:
+        from camreasoner.prompts import chat_messages
+
+        texts = [self.processor.apply_chat_template(chat_messages(r.prompt), tokenize=False,
+                                                    add_generation_prompt=True) for r in requests]
+        outs = self.llm.generate([self._prompt(t, r.video) for t, r in zip(texts, requests)],
+                                 self.sampling, use_tqdm=False)
+        results = [Result(response=o.outputs[0].text, generated_tokens=len(o.outputs[0].token_ids))
+                   for o in outs]
+        if self.compute_p_yes:
+            self._fill_p_yes(requests, texts, results)
+        return results
+
+    def _fill_p_yes(self, requests, texts, results) -> None:
+        tok = self.processor.tokenizer
+        jobs, cands = [], []
+        for i, (req, text, res) in enumerate(zip(requests, texts, results)):
+            if not req.yes_no_letters:
+                continue
+            common, toks = divergent_tokens(tok, answer_prefix(res.response), req.yes_no_letters)
+            jobs.append(i)
+            cands.append(toks)
+            prompt = self._prompt(text + tok.decode(common), req.video)
+            results[i].extra["_score_prompt"] = prompt
+        if not jobs:
+            return
+        outs = self.llm.generate([results[i].extra.pop("_score_prompt") for i in jobs],
+                                 self.scoring, use_tqdm=False)
+        for i, toks, o in zip(jobs, cands, outs):
+            lp = o.outputs[0].logprobs[0] if o.outputs[0].logprobs else {}
+            # Letters missing from the top-20 get a floor far below any listed logprob.
+            floor = min((v.logprob for v in lp.values()), default=0.0) - 20.0
+            no_lp, yes_lp = (lp[t].logprob if t in lp else floor for t in toks)
+            results[i].p_yes = float(1.0 / (1.0 + np.exp(no_lp - yes_lp)))
+
+
+def make_backend(name: str, model_path: str, **kw: Any):
+    if name == "hf":
+        return HFBackend(model_path, **{k: v for k, v in kw.items() if k in (
+            "device", "dtype", "max_new_tokens", "attn_implementation", "compute_p_yes")})
+    if name == "vllm":
+        return VLLMBackend(model_path, **{k: v for k, v in kw.items() if k in (
+            "tensor_parallel_size", "max_new_tokens", "max_model_len", "gpu_memory_utilization",
+            "compute_p_yes", "seed")})
+    raise ValueError(f"unknown backend {name!r}: use 'hf' or 'vllm'")
