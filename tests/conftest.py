@@ -3,7 +3,10 @@ in pytest's temporary folder."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,41 @@ def make_item(**kw):
                 options=["A. No", "B. Yes"], answer="B", task="Pan_Left", source="test")
     base.update(kw)
     return Item(**base)
+
+
+TASKS = ["Pan_Left", "Tilt_Up", "Static"]
+VIDEOS = ["pan.mp4", "tilt.mp4", "sub/static.mp4"]
+
+
+@pytest.fixture(scope="session")
+def eval_items(tmp_path_factory, clip_root):
+    from camreasoner.data.schema import write_items
+
+    d = tmp_path_factory.mktemp("eval")
+    items = [make_item(id=f"i{k:02d}", video=VIDEOS[k % 3], task=TASKS[k % 3],
+                       answer="B" if k % 2 else "A") for k in range(12)]
+    write_items(d / "items.jsonl", items)
+    return d / "items.jsonl"
+
+
+def run_cli(args, **kw):
+    return subprocess.run([sys.executable, "-m", "camreasoner", *args], capture_output=True,
+                          text=True, **kw)
+
+
+def eval_args(model, items, root, out, *extra):
+    return ["eval", "run", "--model", str(model), "--items", str(items), "--video-root",
+            str(root), "--out", str(out), "--vision", "tiny", "--max-new-tokens", "12",
+            "--batch-size", "1", "--workers", "1", "--no-progress", *extra]
+
+
+def lines(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="session")
+def reference_run(tiny_model, eval_items, clip_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = run_cli(eval_args(tiny_model, eval_items, clip_root, out))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out

@@ -14,51 +14,15 @@ from camreasoner.eval.backends import answer_prefix, divergent_tokens
 from camreasoner.eval.frames import FrameJob, load_frames, prefetch
 from camreasoner.eval.runner import repair_tail
 from camreasoner.vision import TINY_VISION
-from tests.conftest import make_item
-
-TASKS = ["Pan_Left", "Tilt_Up", "Static"]
-VIDEOS = ["pan.mp4", "tilt.mp4", "sub/static.mp4"]
-
-
-@pytest.fixture(scope="module")
-def eval_items(tmp_path_factory, clip_root):
-    d = tmp_path_factory.mktemp("eval")
-    items = [make_item(id=f"i{k:02d}", video=VIDEOS[k % 3], task=TASKS[k % 3],
-                       answer="B" if k % 2 else "A") for k in range(12)]
-    write_items(d / "items.jsonl", items)
-    return d / "items.jsonl"
-
-
-def _run(args, **kw):
-    return subprocess.run([sys.executable, "-m", "camreasoner", *args], capture_output=True,
-                          text=True, **kw)
-
-
-def _eval_args(model, items, root, out, *extra):
-    return ["eval", "run", "--model", str(model), "--items", str(items), "--video-root",
-            str(root), "--out", str(out), "--vision", "tiny", "--max-new-tokens", "12",
-            "--batch-size", "1", "--workers", "1", "--no-progress", *extra]
-
-
-def _lines(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
-
-
-@pytest.fixture(scope="module")
-def reference_run(tiny_model, eval_items, clip_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ref") / "run"
-    r = _run(_eval_args(tiny_model, eval_items, clip_root, out))
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
+from tests.conftest import TASKS, eval_args, lines, make_item, run_cli
 
 def test_run_score_end_to_end(reference_run, eval_items, tmp_path):
-    preds = _lines(reference_run / "predictions.jsonl")
+    preds = lines(reference_run / "predictions.jsonl")
     assert sorted(p["id"] for p in preds) == [f"i{k:02d}" for k in range(12)]
     assert all(0.0 <= p["p_yes"] <= 1.0 for p in preds)
     summary = json.loads((reference_run / "summary.json").read_text())
     assert summary["predictions"] == 12 and summary["errors"] == 0
-    r = _run(["eval", "score", "--items", str(eval_items), "--predictions",
+    r = run_cli(["eval", "score", "--items", str(eval_items), "--predictions",
               str(reference_run / "predictions.jsonl"), "--out", str(tmp_path / "m.json")])
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
@@ -70,7 +34,7 @@ def test_run_score_end_to_end(reference_run, eval_items, tmp_path):
 def test_kill_and_resume_gives_the_uninterrupted_predictions(tiny_model, eval_items, clip_root,
                                                              reference_run, tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "camreasoner", *_eval_args(tiny_model, eval_items, clip_root,
+    args = [sys.executable, "-m", "camreasoner", *eval_args(tiny_model, eval_items, clip_root,
                                                              out)]
     pred = out / "predictions.jsonl"
     # Kill during start-up (no line yet), then after 2, 5 and 9 finished items.
@@ -89,10 +53,10 @@ def test_kill_and_resume_gives_the_uninterrupted_predictions(tiny_model, eval_it
         f.write('{"id": "i11", "respon')
     r = subprocess.run(args, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    got = _lines(pred)
+    got = lines(pred)
     ids = [p["id"] for p in got]
     assert len(ids) == len(set(ids)) == 12  # none lost, none duplicated
-    want = {p["id"]: p for p in _lines(reference_run / "predictions.jsonl")}
+    want = {p["id"]: p for p in lines(reference_run / "predictions.jsonl")}
     for p in got:
         assert p["response"] == want[p["id"]]["response"]
         assert p["p_yes"] == pytest.approx(want[p["id"]]["p_yes"], abs=1e-6)
@@ -112,9 +76,9 @@ def test_bad_videos_fail_only_their_items_and_retry(tiny_model, clip_root, tmp_p
     (root / "link.mp4").symlink_to(tmp_path / "outside.mp4")
     write_items(tmp_path / "items.jsonl", items)
     out = tmp_path / "run"
-    r = _run(_eval_args(tiny_model, tmp_path / "items.jsonl", root, out))
+    r = run_cli(eval_args(tiny_model, tmp_path / "items.jsonl", root, out))
     assert r.returncode == 0, r.stderr[-3000:]
-    preds = {p["id"]: p for p in _lines(out / "predictions.jsonl")}
+    preds = {p["id"]: p for p in lines(out / "predictions.jsonl")}
     assert preds["ok"]["response"] is not None and "error" not in preds["ok"]
     assert "file is empty" in preds["empty"]["error"]
     assert "cannot decode" in preds["corrupt"]["error"]
@@ -124,11 +88,11 @@ def test_bad_videos_fail_only_their_items_and_retry(tiny_model, clip_root, tmp_p
     assert summary["errors"] == 4 and summary["errors_per_task"] == {"Pan_Left": 3, "Zoom_In": 1}
     # Fix one video; a plain rerun leaves errors alone, --retry-errors runs them again.
     (root / "empty.mp4").write_bytes((clip_root / "tilt.mp4").read_bytes())
-    _run(_eval_args(tiny_model, tmp_path / "items.jsonl", root, out))
-    assert len(_lines(out / "predictions.jsonl")) == 5
-    r = _run(_eval_args(tiny_model, tmp_path / "items.jsonl", root, out, "--retry-errors"))
+    run_cli(eval_args(tiny_model, tmp_path / "items.jsonl", root, out))
+    assert len(lines(out / "predictions.jsonl")) == 5
+    r = run_cli(eval_args(tiny_model, tmp_path / "items.jsonl", root, out, "--retry-errors"))
     assert r.returncode == 0
-    last = {p["id"]: p for p in _lines(out / "predictions.jsonl")}
+    last = {p["id"]: p for p in lines(out / "predictions.jsonl")}
     assert "error" not in last["empty"] and last["empty"]["response"] is not None
     assert json.loads((out / "summary.json").read_text())["errors"] == 3
 
@@ -139,21 +103,21 @@ def test_resume_with_other_settings_is_refused(tiny_model, eval_items, clip_root
 
     out = tmp_path / "run"
     shutil.copytree(reference_run, out)
-    r = _run(_eval_args(tiny_model, eval_items, clip_root, out, "--instruction", "direct"))
+    r = run_cli(eval_args(tiny_model, eval_items, clip_root, out, "--instruction", "direct"))
     assert r.returncode == 2
     assert "holds predictions made with other settings" in r.stderr
 
 
-def test_data_parallel_shards_merge_to_the_single_run(tiny_model, eval_items, clip_root,
+def test_data_parallel_shards_merge_to_the_singlerun_cli(tiny_model, eval_items, clip_root,
                                                       reference_run, tmp_path):
     out = tmp_path / "dp"
-    r = _run(_eval_args(tiny_model, eval_items, clip_root, out, "--data-parallel", "2"))
+    r = run_cli(eval_args(tiny_model, eval_items, clip_root, out, "--data-parallel", "2"))
     assert r.returncode == 0, r.stderr[-3000:]
-    merged = _lines(out / "predictions.jsonl")
-    ref = _lines(reference_run / "predictions.jsonl")
+    merged = lines(out / "predictions.jsonl")
+    ref = lines(reference_run / "predictions.jsonl")
     assert [p["id"] for p in merged] == [p["id"] for p in ref]  # item order
     assert [p["response"] for p in merged] == [p["response"] for p in ref]
-    assert len(_lines(out / "shard-0" / "predictions.jsonl")) == 6
+    assert len(lines(out / "shard-0" / "predictions.jsonl")) == 6
 
 
 def test_frame_cache_hits_and_keys(clip_root, tmp_path):

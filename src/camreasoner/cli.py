@@ -139,6 +139,14 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_report(args: argparse.Namespace) -> int:
+    from camreasoner.eval.report import build_report
+
+    out = build_report(args.runs, args.out, max_items=args.max_items)
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import run_demo
 
@@ -236,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--num-shards", type=int, default=1)
     er.add_argument("--no-progress", action="store_true")
     er.set_defaults(func=cmd_eval_run)
+
+    ep = ev.add_parser("report", help="tables, plots and an HTML page for one or more runs")
+    ep.add_argument("runs", nargs="+", help="run folders (from eval run)")
+    ep.add_argument("--out", required=True)
+    ep.add_argument("--max-items", type=int, default=300, help="items shown in the HTML list")
+    ep.set_defaults(func=cmd_eval_report)
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")

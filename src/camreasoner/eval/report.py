@@ -1,0 +1,331 @@
+"""``camreasoner eval report RUN [RUN ...] --out DIR``: tables, plots and a browsable HTML page.
+
+- ``table_binary.{md,csv}``: the seed's Table 1 layout — one row per run plus the chance row,
+  one column per primitive (AP, %) and ``Avg``.
+- ``table_vqa.{md,csv}``: Table 2 — one row per run, one column per skill (accuracy, %) and
+  ``Avg Overall``; ``table_vqa_pairs.md`` adds question/image/group accuracy.
+- ``table_mc.{md,csv}``: accuracy per task of other multiple-choice items.
+- ``binary_ap.png``, ``vqa_acc.png``: grouped bars per run.
+- ``report.html``: self-contained (plots and frame strips inlined): the tables, the plots, and a
+  list of items with a strip of the sampled frames, the question, each run's observation / think /
+  answer, the truth and whether each run was right. Filters (task, run, right/wrong) live in the
+  URL hash (``report.html#task=Pan_Left&run=0&correct=wrong``), so a filtered view can be shared.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from camreasoner import taxonomy
+from camreasoner.answers import extract_letter, parse_response
+from camreasoner.data.schema import Item, read_items
+from camreasoner.eval.score import chance_predictions, read_predictions, score
+from camreasoner.vision import VisionSpec
+
+log = logging.getLogger(__name__)
+
+CHANCE = "Random Chance"
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _write_table(out: Path, stem: str, header: list[str], rows: list[list[str]]) -> str:
+    md = _md_table(header, rows)
+    (out / f"{stem}.md").write_text(md)
+    with open(out / f"{stem}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return md
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    items = read_items(cfg["items"])
+    preds = read_predictions(run_dir / "predictions.jsonl")
+    return {"name": run_dir.name, "dir": run_dir, "config": cfg, "items": items,
+            "predictions": preds, "metrics": score(items, preds)}
+
+
+def _bar_plot(path: Path, groups: list[str], series: dict[str, list[float | None]],
+              ylabel: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = np.arange(len(groups))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(groups) * max(1, len(series)) ** 0.5), 4.5))
+    for k, (name, values) in enumerate(series.items()):
+        vals = [v if v is not None else 0.0 for v in values]
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, label=name)
+    ax.set_xticks(x, [g.replace("_", " ") for g in groups], rotation=45, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _frame_strip(item: Item, cfg: dict, n: int = 4, height: int = 72) -> str | None:
+    """A JPEG data URI of ``n`` frames side by side, or None when the video cannot be read."""
+    from PIL import Image
+
+    from camreasoner.data.schema import resolve_video
+    from camreasoner.eval.frames import load_frames
+    from camreasoner.video import VideoError
+
+    try:
+        path = resolve_video(cfg["video_root"], item.video, item_id=item.id)
+        video = load_frames(path, VisionSpec(**cfg["vision"]), cfg.get("cache_dir"))
+    except (VideoError, ValueError) as e:
+        log.debug("no frame strip for %s: %s", item.id, e)
+        return None
+    frames = video.frames
+    picks = [frames[round(i * (len(frames) - 1) / max(1, n - 1))] for i in range(n)]
+    thumbs = []
+    for f in picks:
+        im = Image.fromarray(f)
+        im = im.resize((max(1, round(im.width * height / im.height)), height))
+        thumbs.append(im)
+    strip = Image.new("RGB", (sum(t.width for t in thumbs) + 2 * (n - 1), height), "white")
+    x = 0
+    for t in thumbs:
+        strip.paste(t, (x, 0))
+        x += t.width + 2
+    buf = io.BytesIO()
+    strip.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _png_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def _select_items(items: list[Item], max_items: int) -> list[Item]:
+    """Up to ``max_items`` items spread evenly over the file (every task keeps some)."""
+    if len(items) <= max_items:
+        return items
+    by_task: dict[str, list[Item]] = {}
+    for it in items:
+        by_task.setdefault(it.skill or it.task, []).append(it)
+    per = max(1, max_items // len(by_task))
+    chosen = []
+    for group in by_task.values():
+        step = max(1, len(group) // per)
+        chosen += group[::step][:per]
+    return chosen[:max_items]
+
+
+def _item_html(item: Item, runs: list[dict], strip: str | None) -> str:
+    cells = []
+    flags = []
+    for k, run in enumerate(runs):
+        pred = run["predictions"].get(item.id)
+        if pred is None:
+            body, right = "<em>no prediction</em>", False
+        elif pred.get("error"):
+            body, right = f"<em>error: {html.escape(str(pred['error']))}</em>", False
+        else:
+            resp = pred.get("response") or ""
+            parsed = parse_response(resp)
+            letter = extract_letter(resp, item.options, require_tags=False)
+            right = letter == item.answer
+            if parsed.observation is not None or parsed.think is not None:
+                body = (f"<div class='obs'><b>observation</b> {html.escape(parsed.observation or '')}"
+                        f"</div><div class='think'><b>think</b> {html.escape(parsed.think or '')}"
+                        f"</div>")
+            else:
+                body = f"<div class='raw'>{html.escape(resp[:600])}</div>"
+            body += (f"<div class='ans'><b>answer</b> {html.escape(str(letter))}"
+                     + (f" · p(yes) {pred['p_yes']:.2f}" if pred.get("p_yes") is not None else "")
+                     + "</div>")
+        flags.append(f"data-right-{k}='{int(right)}'")
+        mark = "✔" if right else "✘"
+        cells.append(f"<div class='run {'right' if right else 'wrong'}'><div class='runname'>"
+                     f"{mark} {html.escape(run['name'])}</div>{body}</div>")
+    img = f"<img src='{strip}' alt='frames'>" if strip else "<div class='noframes'>no frames</div>"
+    options = " · ".join(html.escape(o) for o in item.options)
+    return (f"<div class='item' data-task='{html.escape(item.skill or item.task)}' "
+            f"data-subtask='{html.escape(item.task)}' {' '.join(flags)}>"
+            f"<div class='head'><code>{html.escape(item.id)}</code> {img}</div>"
+            f"<div class='q'>{html.escape(item.question)}<br><small>{options} — truth "
+            f"<b>{html.escape(item.answer)}</b></small></div>{''.join(cells)}</div>")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fff}
+table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left}
+.item{border:1px solid #ddd;border-radius:6px;margin:10px 0;padding:8px;display:grid;
+grid-template-columns:minmax(260px,1fr) 1fr;gap:8px}
+.item.hidden{display:none}.head img{display:block;margin-top:4px;max-width:100%}
+.run{grid-column:1/3;border-left:4px solid #999;padding-left:8px;font-size:13px}
+.run.right{border-color:#2a9d48}.run.wrong{border-color:#d0342c}.runname{font-weight:600}
+.filters{position:sticky;top:0;background:#fafafa;padding:8px;border:1px solid #ddd;z-index:2}
+img.plot{max-width:100%;border:1px solid #eee}
+"""
+
+_JS = """
+function params(){const p=new URLSearchParams(location.hash.slice(1));
+ return {task:p.get('task')||'',run:p.get('run')||'0',correct:p.get('correct')||'all'};}
+function apply(){const f=params();
+ document.getElementById('f-task').value=f.task;document.getElementById('f-run').value=f.run;
+ document.getElementById('f-correct').value=f.correct;let n=0;
+ document.querySelectorAll('.item').forEach(el=>{
+  let show=(!f.task||el.dataset.task===f.task||el.dataset.subtask===f.task);
+  const r=el.getAttribute('data-right-'+f.run);
+  if(f.correct==='right')show=show&&r==='1';if(f.correct==='wrong')show=show&&r==='0';
+  el.classList.toggle('hidden',!show);if(show)n++;});
+ const c=document.getElementById('count');c.textContent=n;c.dataset.visible=n;}
+function setHash(){const p=new URLSearchParams();
+ const t=document.getElementById('f-task').value;if(t)p.set('task',t);
+ p.set('run',document.getElementById('f-run').value);
+ p.set('correct',document.getElementById('f-correct').value);location.hash=p.toString();}
+window.addEventListener('hashchange',apply);
+window.addEventListener('DOMContentLoaded',()=>{
+ ['f-task','f-run','f-correct'].forEach(id=>document.getElementById(id).addEventListener('change',setHash));
+ apply();});
+"""
+
+
+def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
+                 max_items: int = 300, frames_per_strip: int = 4) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [load_run(d) for d in run_dirs]
+    names = [r["name"] for r in runs]
+    if len(set(names)) != len(names):  # same folder name under different parents
+        for k, r in enumerate(runs):
+            r["name"] = f"{k}:{r['name']}"
+    base_items = runs[0]["items"]
+    chance = score(base_items, chance_predictions(base_items))
+    sections: list[str] = []  # markdown
+    html_sections: list[str] = []
+    plots: list[Path] = []
+
+    def add(title: str, stem: str | None, header: list[str], rows: list[list[str]]) -> None:
+        table = _write_table(out, stem, header, rows) if stem else _md_table(header, rows)
+        sections.append(f"## {title}\n\n{table}")
+        html_sections.append(f"<h2>{html.escape(title)}</h2>{_html_table(header, rows)}")
+
+    if any("binary" in r["metrics"] for r in runs):
+        present = sorted({t for r in runs for t in r["metrics"].get("binary", {}).get("per_task", {})},
+                         key=lambda t: taxonomy.PRIMITIVE_NAMES.index(t))
+        header = ["Model", *present, "Avg"]
+        rows = []
+        for name, m in [(CHANCE, chance)] + [(r["name"], r["metrics"]) for r in runs]:
+            b = m.get("binary", {"per_task": {}, "avg_ap": None})
+            rows.append([name, *(_fmt(b["per_task"].get(t, {}).get("ap")) for t in present),
+                         _fmt(b["avg_ap"])])
+            if name != CHANCE and b.get("avg_ap_prob") is not None:
+                rows.append([f"{name} (AP of p_yes)",
+                             *(_fmt(b["per_task"].get(t, {}).get("ap_prob")) for t in present),
+                             _fmt(b["avg_ap_prob"])])
+        add("Binary classification: AP per primitive (%)", "table_binary", header, rows)
+        series = {name: [m.get("binary", {}).get("per_task", {}).get(t, {}).get("ap")
+                         for t in present]
+                  for name, m in [(CHANCE, chance)] + [(r["name"], r["metrics"]) for r in runs]}
+        _bar_plot(out / "binary_ap.png", present, series, "AP (%)", "Binary AP per primitive")
+        plots.append(out / "binary_ap.png")
+
+    if any("vqa" in r["metrics"] for r in runs):
+        skills = sorted({s for r in runs for s in r["metrics"].get("vqa", {}).get("per_skill", {})},
+                        key=lambda s: taxonomy.VQA_SKILL_NAMES.index(s))
+        header = ["Model", *skills, "Avg Overall"]
+        rows, pair_rows = [], []
+        for name, m in [(CHANCE, chance)] + [(r["name"], r["metrics"]) for r in runs]:
+            v = m.get("vqa", {"per_skill": {}, "avg_overall": None})
+            rows.append([name, *(_fmt(v["per_skill"].get(s, {}).get("acc")) for s in skills),
+                         _fmt(v["avg_overall"])])
+            for s in skills:
+                ps = v["per_skill"].get(s, {})
+                pair_rows.append([name, s, _fmt(ps.get("acc")), _fmt(ps.get("q_acc")),
+                                  _fmt(ps.get("img_acc")), _fmt(ps.get("group_acc"))])
+        add("VQA: accuracy per skill (%)", "table_vqa", header, rows)
+        add("VQA pair metrics (%)", "table_vqa_pairs",
+            ["Model", "Skill", "Acc", "Question", "Image", "Group"], pair_rows)
+        series = {r["name"]: [r["metrics"].get("vqa", {}).get("per_skill", {}).get(s, {})
+                              .get("acc") for s in skills] for r in runs}
+        _bar_plot(out / "vqa_acc.png", skills, series, "accuracy (%)", "VQA accuracy per skill")
+        plots.append(out / "vqa_acc.png")
+
+    if any("mc" in r["metrics"] for r in runs):
+        tasks = sorted({t for r in runs for t in r["metrics"].get("mc", {}).get("per_task", {})})
+        rows = [[r["name"], *(_fmt(r["metrics"].get("mc", {}).get("per_task", {}).get(t, {})
+                                   .get("acc")) for t in tasks)] for r in runs]
+        add("Multiple choice: accuracy per task (%)", "table_mc", ["Model", *tasks], rows)
+
+    counts = []
+    for r in runs:
+        for sec in ("binary", "vqa", "mc"):
+            per = r["metrics"].get(sec, {}).get("per_task") or r["metrics"].get(sec, {}).get(
+                "per_skill") or {}
+            miss = sum(v.get("missing", 0) for v in per.values())
+            fails = sum(v.get("parse_failures", 0) for v in per.values())
+            errs = sum(v.get("errors", 0) for v in per.values())
+            if per:
+                counts.append([r["name"], sec, str(sum(v["n"] for v in per.values())),
+                               str(fails), str(errs), str(miss)])
+    add("Counts", None, ["Model", "Section", "Items", "Parse failures", "Errors", "Missing"],
+        counts)
+    (out / "report.md").write_text("# CameraBench report\n\n" + "\n".join(sections))
+
+    shown = _select_items(base_items, max_items)
+    strips = {}
+    from tqdm.auto import tqdm
+
+    for item in tqdm(shown, desc="frame strips", unit="item", disable=len(shown) < 50):
+        strips[item.id] = _frame_strip(item, runs[0]["config"], frames_per_strip)
+    task_names = sorted({it.skill or it.task for it in shown} | {it.task for it in shown})
+    opts_task = "".join(f"<option value='{html.escape(t)}'>{html.escape(t)}</option>"
+                        for t in task_names)
+    opts_run = "".join(f"<option value='{k}'>{html.escape(r['name'])}</option>"
+                       for k, r in enumerate(runs))
+    body_tables = "".join(html_sections)
+    plot_html = "".join(f"<img class='plot' src='{_png_uri(p)}' alt='{p.stem}'>" for p in plots)
+    items_html = "".join(_item_html(it, runs, strips[it.id]) for it in shown)
+    page = f"""<!doctype html><html><head><meta charset='utf-8'>
+<title>CameraBench report</title><style>{_CSS}</style><script>{_JS}</script></head><body>
+<h1>CameraBench report</h1><p>Runs: {', '.join(html.escape(r['name']) for r in runs)}.
+Items file: <code>{html.escape(str(runs[0]['config']['items']))}</code>.</p>
+{body_tables}{plot_html}
+<h2>Items</h2><p>Showing {len(shown)} of {len(base_items)} items.</p>
+<div class='filters'>Task <select id='f-task'><option value=''>all</option>{opts_task}</select>
+ Run <select id='f-run'>{opts_run}</select>
+ Answers <select id='f-correct'><option value='all'>all</option><option value='right'>right</option>
+ <option value='wrong'>wrong</option></select> — <span id='count' data-visible=''></span> shown</div>
+{items_html}</body></html>"""
+    (out / "report.html").write_text(page, encoding="utf-8")
+    log.info("report written to %s (report.md, report.html, tables, plots)", out)
+    return out

@@ -1,0 +1,99 @@
+import csv
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from camreasoner.eval.report import build_report
+from tests.conftest import lines
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--virtual-time-budget=3000"]
+
+
+@pytest.fixture(scope="module")
+def report_dir(reference_run, tmp_path_factory):
+    import json
+
+    # A second "run": the reference with every answer flipped to the truth (a perfect model).
+    perfect = tmp_path_factory.mktemp("perfect") / "perfect"
+    shutil.copytree(reference_run, perfect)
+    cfg = json.loads((perfect / "config.json").read_text())
+    from camreasoner.data.schema import read_items
+
+    truth = {i.id: i.answer for i in read_items(cfg["items"])}
+    with open(perfect / "predictions.jsonl", "w") as f:
+        for p in lines(reference_run / "predictions.jsonl"):
+            p["response"] = (f"<observation>o</observation><think>t</think>"
+                             f"<answer>{truth[p['id']]}</answer>")
+            f.write(json.dumps(p) + "\n")
+    out = tmp_path_factory.mktemp("report")
+    build_report([reference_run, perfect], out)
+    return out
+
+
+def test_tables_lay_out_runs_and_chance(report_dir):
+    rows = list(csv.reader(open(report_dir / "table_binary.csv")))
+    assert rows[0] == ["Model", "Pan_Left", "Static", "Tilt_Up", "Avg"]  # taxonomy order
+    assert [r[0] for r in rows[1:]] == ["Random Chance", "run", "run (AP of p_yes)", "perfect",
+                                        "perfect (AP of p_yes)"]
+    # 4 items per primitive, 2 positives: chance AP = 50; a perfect run = 100.
+    assert rows[1][1:] == ["50.0"] * 4
+    assert rows[4][1:] == ["100.0"] * 4
+    md = (report_dir / "report.md").read_text()
+    assert "| Random Chance | 50.0 | 50.0 | 50.0 | 50.0 |" in md
+    for png in ("binary_ap.png",):
+        from PIL import Image
+
+        im = np.asarray(Image.open(report_dir / png).convert("L"))
+        assert im.shape[0] > 200 and im.std() > 10
+
+
+def _chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium (see .ci/run)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return exe
+
+
+def test_html_report_filters_in_chromium(report_dir, tmp_path):
+    exe = _chromium()
+    page = (report_dir / "report.html").as_uri()
+    html = (report_dir / "report.html").read_text()
+    assert "data:image/jpeg;base64," in html and "data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html  # self-contained
+
+    def visible(hash_):
+        out = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'u'}",
+                              "--dump-dom", page + hash_], capture_output=True, text=True,
+                             timeout=120)
+        import re
+
+        m = re.search(r'id="count" data-visible="(\d+)"', out.stdout)
+        assert m, out.stderr[-2000:]
+        return int(m.group(1))
+
+    assert visible("") == 12
+    assert visible("#task=Pan_Left") == 4
+    # The perfect run (index 1) is never wrong; the reference run's wrong answers are counted.
+    assert visible("#run=1&correct=wrong") == 0
+    assert visible("#run=1&correct=right") == 12
+    n_wrong = visible("#task=Static&run=0&correct=wrong")
+    n_right = visible("#task=Static&run=0&correct=right")
+    assert n_wrong + n_right == 4
+
+    shot = tmp_path / "shot.png"
+    subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'u2'}",
+                    "--window-size=1200,1600", f"--screenshot={shot}",
+                    page + "#task=Pan_Left&run=0&correct=all"], capture_output=True, timeout=120,
+                   check=True)
+    from PIL import Image
+
+    im = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert im.shape == (1600, 1200)
+    assert im.std() > 20 and (im < 128).mean() > 0.01  # text, tables and frames, not blank
