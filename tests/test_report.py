@@ -97,3 +97,23 @@ def test_html_report_filters_in_chromium(report_dir, tmp_path):
     im = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert im.shape == (1600, 1200)
     assert im.std() > 20 and (im < 128).mean() > 0.01  # text, tables and frames, not blank
+
+
+def test_eval_sh_runs_scores_and_reports(tiny_model, eval_items, clip_root, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "MODEL_PATH": str(tiny_model), "BENCH": str(eval_items),
+           "VIDEO_ROOT": str(clip_root), "BACKEND": "hf", "OUT": str(tmp_path / "out"),
+           "CACHE_DIR": str(tmp_path / "cache"), "VENV": str(Path(sys.executable).parents[1])}
+    r = subprocess.run(["bash", "Evaluation/eval.sh", "--vision", "tiny", "--max-new-tokens", "8",
+                        "--no-progress"], cwd=repo, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(metrics["binary"]["per_task"]) == {"Pan_Left", "Tilt_Up", "Static"}
+    assert (tmp_path / "out" / "report" / "report.html").is_file()
+    assert len(list((tmp_path / "cache").iterdir())) == 3  # one cached clip per video
+    assert "report:" in r.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -107,7 +108,7 @@ def check_items(path: str | os.PathLike[str], video_root: str | os.PathLike[str]
 
     bar = tqdm(total=len(jobs), desc="checking videos", unit="video", disable=not progress)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = []
             for r in pool.map(_probe_one, jobs, chunksize=8):
                 results.append(r)

@@ -24,7 +24,7 @@ from typing import Any
 
 from camreasoner import prompts
 from camreasoner.data.schema import DataError, Item, read_items, resolve_video
-from camreasoner.eval.frames import FrameJob, prefetch
+from camreasoner.eval.frames import FrameJob, prefetch, start_pool
 from camreasoner.prompts import split_option
 from camreasoner.vision import DEFAULT_VISION, VisionSpec
 
@@ -149,6 +149,7 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
 
     n_tokens = 0
     n_run = 0
+    pool = start_pool(cfg.workers) if jobs else None  # starts while the model loads
     if pending and backend is None:
         backend = make_backend(cfg.backend, cfg.model, max_new_tokens=cfg.max_new_tokens,
                                **cfg.backend_kwargs)
@@ -177,7 +178,8 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
             bar.update(len(batch))
             batch.clear()
 
-        for key, video, error in prefetch(jobs, workers=cfg.workers, ahead=2 * cfg.batch_size):
+        for key, video, error in prefetch(jobs, workers=cfg.workers, ahead=2 * cfg.batch_size,
+                                          pool=pool):
             item = by_id[key]
             if error is not None:
                 write({"id": key, "response": None, "error": error})
@@ -194,6 +196,8 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
                 flush_batch()
         flush_batch()
     bar.close()
+    if pool is not None:
+        pool.shutdown()
     elapsed = time.monotonic() - t0
     final = load_done(pred_path, retry_errors=False)
     task_of = {i.id: i.task for i in items}

@@ -1,0 +1,166 @@
+"""Evaluation speed on one GPU with a random Qwen2.5-VL-7B-shaped model (no weights needed).
+
+    python benchmarks/bench_gpu_eval.py --out-json results.json
+
+Two measurements in one run, same model and inputs:
+1. The transformers backend batched (``--batch`` items a call) against plain per-item
+   ``generate`` (batch 1): items/s and generated tokens/s at a fixed number of new tokens.
+2. The eval runner (PyAV decoding in worker processes, prompts, append-and-flush) against the
+   bare engine fed pre-decoded frames, batched: items/s and the ratio (target >= 90%).
+
+Inputs: clips written here (448x252 after resizing, --frames frames each -> 16 temporal patches of
+144 tokens = 2,304 video tokens at 32 frames) with our prompt (~400 text tokens with the chat
+template and instruction). The tokenizer is the tiny model's (ids above its size decode to
+nothing); its vocabulary does not change the compute, the 152k-row LM head is the 7B config's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+
+def build_model(tmp: Path, layers: int | None):
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLConfig
+
+    from camreasoner.dev.tiny_model import build_tiny_model
+
+    tiny = build_tiny_model(tmp / "tiny")
+    proc = AutoProcessor.from_pretrained(tiny)
+    tok = proc.tokenizer
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>",
+                                                      "<|vision_start|>", "<|vision_end|>",
+                                                      "<|im_end|>", "<|endoftext|>")}
+    # Qwen2.5-VL-7B-Instruct's shape.
+    cfg = Qwen2_5_VLConfig(
+        text_config={"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
+                     "num_hidden_layers": layers or 28, "num_attention_heads": 28,
+                     "num_key_value_heads": 4, "max_position_embeddings": 128000,
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
+                                         "mrope_section": [16, 24, 24]},
+                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+                     "bos_token_id": ids["<|endoftext|>"]},
+        vision_config={"depth": 32, "hidden_size": 1280, "intermediate_size": 3420,
+                       "num_heads": 16, "out_hidden_size": 3584,
+                       "fullatt_block_indexes": [7, 15, 23, 31], "window_size": 112,
+                       "tokens_per_second": 2},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+    )
+    with torch.device("cuda"):
+        model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.bfloat16,
+                                                        attn_implementation="sdpa")
+    model.eval()
+    out = tmp / "model7b"
+    model.save_pretrained(out)
+    proc.video_processor.min_pixels = proc.image_processor.min_pixels = 16 * 784
+    proc.video_processor.max_pixels = proc.image_processor.max_pixels = 144 * 784
+    proc.save_pretrained(out)
+    n = sum(p.numel() for p in model.parameters())
+    del model
+    torch.cuda.empty_cache()
+    return out, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", type=int, default=None, help="text layers (default: 28, the 7B)")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--single-items", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batched-items", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--out-json")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+
+    from camreasoner import prompts
+    from camreasoner.data.schema import Item, write_items
+    from camreasoner.dev.clips import write_clip
+    from camreasoner.eval.backends import HFBackend, Request
+    from camreasoner.eval.frames import load_frames
+    from camreasoner.eval.runner import RunConfig, run_eval
+    from camreasoner.vision import VisionSpec
+
+    tmp = Path(tempfile.mkdtemp())
+    t0 = time.perf_counter()
+    model_dir, n_params = build_model(tmp, args.layers)
+    t_build = time.perf_counter() - t0
+    spec = VisionSpec(fps=4.0, max_frames=args.frames)
+    n_items = max(args.single_items, args.batched_items)
+    items = []
+    for k in range(n_items):
+        write_clip(tmp / "v" / f"{k}.mp4", frames=args.frames, width=448, height=252, fps=4,
+                   shift=(k % 5 - 2, k % 3 - 1), seed=k)
+        items.append(Item(id=f"i{k}", video=f"{k}.mp4", question="Does the camera pan left?",
+                          options=list(prompts.YES_NO_OPTIONS), answer="B", task="Pan_Left"))
+    write_items(tmp / "items.jsonl", items)
+
+    backend = HFBackend(str(model_dir), max_new_tokens=args.new_tokens, compute_p_yes=False)
+    gc = backend.model.generation_config
+    gc.min_new_tokens = args.new_tokens  # equal work per item
+    reqs = [Request(it.id, prompts.render_item_prompt(it), load_frames(tmp / "v" / it.video, spec))
+            for it in items]
+    probe = backend._inputs([backend._chat(reqs[0].prompt)], [reqs[0].video])
+    n_prompt = int(probe["input_ids"].shape[1])
+    n_video = int((probe["input_ids"] == backend.model.config.video_token_id).sum())
+
+    def timed(fn):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        return time.perf_counter() - t
+
+    backend.generate(reqs[:2])  # warm-up
+    t_single = timed(lambda: [backend.generate([r]) for r in reqs[: args.single_items]])
+    backend.generate(reqs[: args.batch])  # warm-up at the batch size
+    t_batched = timed(lambda: [backend.generate(reqs[i:i + args.batch])
+                               for i in range(0, args.batched_items, args.batch)])
+    cfg = RunConfig(model=str(model_dir), items=str(tmp / "items.jsonl"),
+                    video_root=str(tmp / "v"), vision=spec.to_dict(),
+                    max_new_tokens=args.new_tokens, batch_size=args.batch, workers=args.workers)
+    sub = tmp / "items_b.jsonl"
+    write_items(sub, items[: args.batched_items])
+    cfg.items = str(sub)
+    t_runner = timed(lambda: run_eval(cfg, tmp / "run", backend=backend, progress=False))
+    peak = torch.cuda.max_memory_allocated() / 2**30
+
+    res = {
+        "gpu": torch.cuda.get_device_name(), "params": n_params, "build_s": round(t_build, 1),
+        "prompt_tokens": n_prompt, "video_tokens": n_video, "new_tokens": args.new_tokens,
+        "single": {"items": args.single_items, "s": t_single},
+        "batched": {"items": args.batched_items, "batch": args.batch, "s": t_batched},
+        "runner": {"items": args.batched_items, "batch": args.batch, "s": t_runner,
+                   "workers": args.workers},
+        "peak_gib": round(peak, 1),
+    }
+    single_ips = args.single_items / t_single
+    batched_ips = args.batched_items / t_batched
+    runner_ips = args.batched_items / t_runner
+    print(f"{res['gpu']}: random Qwen2.5-VL, {n_params / 1e9:.2f}B params (built in {t_build:.0f}s), "
+          f"prompt {n_prompt} tokens ({n_video} video), {args.new_tokens} new tokens per item, "
+          f"peak {peak:.1f} GiB")
+    print("| path | items | seconds | items/s | generated tokens/s |")
+    print("|---|---|---|---|---|")
+    for name, n, t in (("per-item generate (batch 1)", args.single_items, t_single),
+                       (f"HF backend, batch {args.batch}, pre-decoded", args.batched_items,
+                        t_batched),
+                       (f"eval runner, batch {args.batch}, {args.workers} decode workers",
+                        args.batched_items, t_runner)):
+        print(f"| {name} | {n} | {t:.2f} | {n / t:.2f} | {n * args.new_tokens / t:.1f} |")
+    print(f"batched / per-item: {batched_ips / single_ips:.1f}x; runner / engine: "
+          f"{runner_ips / batched_ips:.1%}")
+    if args.out_json:
+        Path(args.out_json).write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
