@@ -123,15 +123,15 @@ def test_data_parallel_shards_merge_to_the_singlerun_cli(tiny_model, eval_items,
 def test_frame_cache_hits_and_keys(clip_root, tmp_path):
     cache = tmp_path / "cache"
     a = load_frames(clip_root / "pan.mp4", TINY_VISION, cache)
-    assert len(list(cache.iterdir())) == 1
+    assert len(list(cache.glob("*.json"))) == 1
     b = load_frames(clip_root / "pan.mp4", TINY_VISION, cache)
     assert np.array_equal(a.frames, b.frames) and a.indices == b.indices
     # Same bytes under another name: same entry; other sampling: a new entry.
     (tmp_path / "copy.mp4").write_bytes((clip_root / "pan.mp4").read_bytes())
     load_frames(tmp_path / "copy.mp4", TINY_VISION, cache)
-    assert len(list(cache.iterdir())) == 1
+    assert len(list(cache.glob("*.json"))) == 1
     load_frames(clip_root / "pan.mp4", TINY_VISION.with_overrides(fps=2.0), cache)
-    assert len(list(cache.iterdir())) == 2
+    assert len(list(cache.glob("*.json"))) == 2
 
 
 def test_prefetch_keeps_order_and_reports_errors(clip_root, tmp_path):

@@ -151,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import run_demo
 
     out = run_demo(args.out)
+    print(f"demo report: {out / 'report' / 'report.html'}")
     print(f"demo output: {out}")
     return 0
 

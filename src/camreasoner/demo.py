@@ -1,9 +1,8 @@
 """``camreasoner demo``: the main job on the embedded default, stage by stage.
 
-What runs today (the foundation): small generated clips and items, the data check, the SFT
-(ShareGPT) and RL (verl parquet) conversions, the tiny model, and answers generated from every
-clip and read with the shared answer parser. Later stages (synthetic renderer, SFT, RL, scoring,
-report) slot in as further stages. Each stage writes into ``OUT/<stage>`` and is skipped when its
+What runs today: small generated clips and items, the data check, the SFT (ShareGPT) and RL
+(verl parquet) conversions, the tiny model, its evaluation (``eval run`` -> ``score``) and the
+report. Later stages (synthetic renderer, SFT, RL) slot in as further stages. Each stage writes into ``OUT/<stage>`` and is skipped when its
 ``.done`` marker exists, so a killed demo resumes where it stopped.
 """
 
@@ -17,11 +16,15 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEMO_MOTIONS = {  # clip name -> (per-frame shift dx, dy), the question, the truth letter
-    "slides_left": ((-3, 0), "Does the camera pan to the right?", "B"),
-    "slides_right": ((3, 0), "Does the camera pan to the right?", "A"),
-    "slides_up": ((0, -3), "Does the camera tilt downward?", "B"),
-    "still": ((0, 0), "Is the camera completely still without any motion or shaking?", "B"),
+# clip name -> (per-frame image shift dx, dy), the primitive asked about, the truth letter.
+# A view turning right makes the scene slide left (see camreasoner.taxonomy's conventions).
+DEMO_MOTIONS = {
+    "slides_left": ((-3, 0), "Pan_Right", "B"),
+    "slides_right": ((3, 0), "Pan_Right", "A"),
+    "slides_up": ((0, -3), "Tilt_Down", "B"),
+    "slides_down": ((0, 3), "Tilt_Down", "A"),
+    "still": ((0, 0), "Static", "B"),
+    "still_pan_question": ((0, 0), "Pan_Right", "A"),
 }
 
 
@@ -42,7 +45,7 @@ def _stage(out: Path, name: str, fn: Callable[[Path], dict]) -> dict:
 
 
 def run_demo(out: str | Path) -> Path:
-    from camreasoner import prompts
+    from camreasoner import prompts, taxonomy
     from camreasoner.data.schema import Item
 
     out = Path(out).resolve()
@@ -55,11 +58,12 @@ def run_demo(out: str | Path) -> Path:
         from camreasoner.dev.clips import write_clip
 
         items = []
-        for i, (name, (shift, question, answer)) in enumerate(DEMO_MOTIONS.items()):
+        for i, (name, (shift, task, answer)) in enumerate(DEMO_MOTIONS.items()):
             write_clip(videos / f"{name}.mp4", frames=16, width=64, height=64, fps=8,
                        shift=shift, seed=i)
-            items.append(Item(id=name, video=f"{name}.mp4", question=question,
-                              options=list(prompts.YES_NO_OPTIONS), answer=answer, task="demo",
+            items.append(Item(id=name, video=f"{name}.mp4",
+                              question=taxonomy.primitive(task).question,
+                              options=list(prompts.YES_NO_OPTIONS), answer=answer, task=task,
                               source="demo"))
         return {"items": write_items(items_path, items)}
 
@@ -88,44 +92,30 @@ def run_demo(out: str | Path) -> Path:
         build_tiny_model(stage_dir / "tiny")
         return {"model": str(stage_dir / "tiny")}
 
-    def answer(stage_dir: Path) -> dict:
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-        from transformers.video_utils import VideoMetadata
-
-        from camreasoner.answers import extract_letter
-        from camreasoner.data.schema import read_items
-        from camreasoner.video import read_frames
+    def evaluate(stage_dir: Path) -> dict:
+        from camreasoner.eval.runner import RunConfig, run_eval
+        from camreasoner.eval.score import score_files
         from camreasoner.vision import TINY_VISION
 
-        model_dir = out / "model" / "tiny"
-        processor = AutoProcessor.from_pretrained(model_dir)
-        lm = AutoModelForImageTextToText.from_pretrained(model_dir)
-        rows = []
-        for item in read_items(items_path):
-            video = read_frames(videos / item.video, TINY_VISION)
-            chat = processor.apply_chat_template(
-                prompts.chat_messages(prompts.render_item_prompt(item)), tokenize=False,
-                add_generation_prompt=True)
-            inputs = processor(text=[chat], videos=[video.frames], return_tensors="pt",
-                               video_metadata=[VideoMetadata(**video.metadata())],
-                               do_sample_frames=False)
-            with torch.no_grad():
-                ids = lm.generate(**inputs, max_new_tokens=24, do_sample=False)
-            response = processor.decode(ids[0, inputs["input_ids"].shape[1]:],
-                                        skip_special_tokens=True)
-            rows.append({"id": item.id, "response": response,
-                         "letter": extract_letter(response, item.options), "truth": item.answer})
-        with open(stage_dir / "predictions.jsonl", "w") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
-        parsed = sum(r["letter"] is not None for r in rows)
-        return {"items": len(rows), "parsed": parsed,
+        run_dir = stage_dir / "base"
+        cfg = RunConfig(model=str(out / "model" / "tiny"), items=str(items_path),
+                        video_root=str(videos), vision=TINY_VISION.to_dict(), max_new_tokens=24,
+                        batch_size=4, workers=1, cache_dir=str(out / "cache" / "frames"))
+        summary = run_eval(cfg, run_dir)
+        metrics = score_files(items_path, run_dir / "predictions.jsonl")
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        return {"run": str(run_dir), "predictions": summary["predictions"],
                 "note": "an untrained random model: unparseable answers are expected"}
+
+    def report(stage_dir: Path) -> dict:
+        from camreasoner.eval.report import build_report
+
+        build_report([out / "eval" / "base"], stage_dir)
+        return {"report": str(stage_dir / "report.html")}
 
     summary = {}
     for name, fn in (("data", make_data), ("check", check), ("convert", convert),
-                     ("model", model), ("answer", answer)):
+                     ("model", model), ("eval", evaluate), ("report", report)):
         summary[name] = _stage(out, name, fn)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return out
