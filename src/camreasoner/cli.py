@@ -147,6 +147,18 @@ def cmd_eval_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from camreasoner.synth.build import build
+
+    motions = [m for m in args.motions.split(",") if m] if args.motions else None
+    speeds = tuple(s for s in args.speeds.split(",") if s)
+    summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
+                    fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
+                    sft_per_clip=args.sft_per_clip)
+    print(json.dumps(summary["items"]))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import run_demo
 
@@ -251,6 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--out", required=True)
     ep.add_argument("--max-items", type=int, default=300, help="items shown in the HTML list")
     ep.set_defaults(func=cmd_eval_report)
+
+    sy = sub.add_parser("synth", help="render synthetic camera-motion clips with exact labels")
+    sy.add_argument("--out", required=True)
+    sy.add_argument("--clips", type=int, required=True)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--size", type=int, default=224)
+    sy.add_argument("--frames", type=int, default=16)
+    sy.add_argument("--fps", type=int, default=8)
+    sy.add_argument("--workers", type=int, default=1)
+    sy.add_argument("--motions", help="comma-separated, e.g. Pan_Left,Zoom_In,Move_In+Pan_Right,"
+                                      "Static,Shake (default: the documented mix)")
+    sy.add_argument("--speeds", default="slow,regular,fast",
+                    help="comma-separated from subtle,slow,regular,fast")
+    sy.add_argument("--sft-per-clip", type=int, default=2,
+                    help="binary items per clip in sft.json / rl.parquet (plus every MC item)")
+    sy.set_defaults(func=cmd_synth)
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")

@@ -1,0 +1,264 @@
+"""``camreasoner synth``: render clips with exact camera-motion labels, and their item files.
+
+Output folder::
+
+    videos/<clip>.mp4      H.264 clips (PyAV)
+    manifest.jsonl         one line per clip: motion, speed, shake, all 15 binary labels (Yes/No/
+                           null = unlabeled), geometric cues, the camera path (centres, rotations,
+                           focal lengths per frame)
+    items_binary.jsonl     yes/no items, one per clip and labeled primitive (task = primitive)
+    items_mc.jsonl         "Which camera movement best describes the video?" (6 options)
+    items_vqa.jsonl        CameraBench-style pos/neg pairs of clips (4 items a pair)
+    sft.json + dataset_info.json   O-T-A chains for LLaMA-Factory (ShareGPT)
+    rl.parquet             the same items for verl
+
+Every item carries its O-T-A chain as ``response``. Clips are deterministic per (seed, index), so
+any number of workers gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from camreasoner import prompts, taxonomy
+from camreasoner.data.schema import VQA_ROLES, Item, write_items
+from camreasoner.synth import ota
+from camreasoner.synth.motions import DEFAULT_MIX, SPEEDS, Motion, binary_labels, camera_path, parse_motion
+from camreasoner.synth.scene import make_scene, render
+
+log = logging.getLogger(__name__)
+
+SOURCE = "synthetic"
+MC_QUESTION = "Which camera movement best describes the video?"
+DEFAULT_SPEEDS = ("slow", "regular", "fast")
+
+# VQA-style pairs: (skill, task, positive-clip motion, negative-clip motion, pos question, neg question)
+VQA_PAIRS: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("motion_direction", "pan_left_vs_pan_right", "Pan_Left", "Pan_Right",
+     "Does the camera pan to the left?", "Does the camera pan to the right?"),
+    ("motion_direction", "tilt_up_vs_tilt_down", "Tilt_Up", "Tilt_Down",
+     "Does the camera tilt upward?", "Does the camera tilt downward?"),
+    ("motion_direction", "zoom_in_vs_zoom_out", "Zoom_In", "Zoom_Out",
+     "Does the camera zoom in?", "Does the camera zoom out?"),
+    ("motion_direction", "roll_cw_vs_roll_ccw", "Roll_Clockwise", "Roll_Counterclockwise",
+     "Does the camera roll clockwise?", "Does the camera roll counterclockwise?"),
+    ("motion_direction", "forward_vs_backward", "Move_In", "Move_Out",
+     "Does the camera move forward?", "Does the camera move backward?"),
+    ("confusable_motion", "only_pan_left_vs_only_truck_left", "Pan_Left", "Move_Left",
+     "Does the camera only pan left, turning without moving sideways?",
+     "Does the camera only move left, sliding sideways without turning?"),
+    ("confusable_motion", "only_pan_right_vs_only_truck_right", "Pan_Right", "Move_Right",
+     "Does the camera only pan right, turning without moving sideways?",
+     "Does the camera only move right, sliding sideways without turning?"),
+    ("confusable_motion", "only_zoom_in_vs_only_forward", "Zoom_In", "Move_In",
+     "Does the camera only zoom in, without moving forward?",
+     "Does the camera only move forward, without zooming in?"),
+    ("motion_and_steadiness", "is_the_camera_fixed_or_moving", "Static", "Pan_Left",
+     "Is the camera fixed in place?", "Is the camera moving?"),
+    ("motion_and_steadiness", "is_the_fixed_camera_shaking_or_not", "Shake", "Static",
+     "Is the fixed camera shaking?", "Is the fixed camera perfectly steady?"),
+)
+
+
+def choose_motion(index: int, seed: int, motions: list[str] | None,
+                  speeds: tuple[str, ...]) -> Motion:
+    rng = np.random.default_rng([seed, index, 1])
+    speed = speeds[int(rng.integers(len(speeds)))]
+    if motions:
+        return parse_motion(motions[index % len(motions)], speed)
+    names, weights = zip(*DEFAULT_MIX)
+    p = np.asarray(weights) / sum(weights)
+    return parse_motion(names[int(rng.choice(len(names), p=p))], speed)
+
+
+def _encode(frames: list[np.ndarray], path: Path, fps: int) -> None:
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.mp4")
+    with av.open(str(tmp), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        s.options = {"crf": "18", "preset": "veryfast"}
+        for f in frames:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    os.replace(tmp, path)
+
+
+def render_clip(index: int, seed: int, out: str, size: int, frames: int, fps: int,
+                motions: list[str] | None, speeds: tuple[str, ...]) -> dict[str, Any]:
+    """Render one clip and its labels; returns the manifest record (no items)."""
+    motion = choose_motion(index, seed, motions, speeds)
+    rng = np.random.default_rng([seed, index, 2])
+    surfaces = make_scene(rng)
+    poses = camera_path(motion, frames, size, rng)
+    images = [render(surfaces, p, size, size) for p in poses]
+    clip_id = f"clip{index:06d}"
+    _encode(images, Path(out) / "videos" / f"{clip_id}.mp4", fps)
+    c = ota.cues(surfaces, poses, size, size)
+    return {
+        "clip_id": clip_id, "video": f"{clip_id}.mp4", "index": index, "seed": seed,
+        "motion": motion.name, "primitives": list(motion.primitives), "speed": motion.speed,
+        "shake": motion.shake, "dolly_zoom": motion.is_dolly_zoom,
+        "labels": binary_labels(motion), "cues": c,
+        "frames": frames, "fps": fps, "width": size, "height": size,
+        "camera": {"center": [p.center.round(6).tolist() for p in poses],
+                   "rotation": [p.rotation.round(8).tolist() for p in poses],
+                   "focal": [round(p.focal, 4) for p in poses]},
+    }
+
+
+def _motion_of(rec: dict) -> Motion:
+    return Motion(tuple(rec["primitives"]), rec["speed"], rec["shake"])
+
+
+def items_for_clip(rec: dict, seed: int) -> tuple[list[Item], list[Item]]:
+    """Binary and multiple-choice items of one clip, each with its O-T-A chain."""
+    rng = np.random.default_rng([seed, rec["index"], 3])
+    motion = _motion_of(rec)
+    binary = []
+    for prim, label in rec["labels"].items():
+        if label is None:
+            continue
+        letter = prompts.YES_LETTER if label == "Yes" else prompts.NO_LETTER
+        binary.append(Item(
+            id=f"{rec['clip_id']}/{prim}", video=rec["video"],
+            question=taxonomy.primitive(prim).question, options=list(prompts.YES_NO_OPTIONS),
+            answer=letter, task=prim, source=SOURCE,
+            extra={"motion": rec["motion"], "speed": rec["speed"],
+                   "response": ota.binary_chain(motion, prim, label, rec["cues"], rng, letter)}))
+    mc = []
+    if SPEEDS[motion.speed] >= 0.1:
+        truth = ota.describe_motion(motion)
+        pool = sorted({ota.describe_motion(Motion((p,))) for p in ota.MOTION_PHRASES}
+                      | {ota.describe_motion(Motion(())), ota.describe_motion(Motion((), shake=True))}
+                      - {truth})
+        distractors = list(rng.choice(pool, size=5, replace=False))
+        texts = distractors + [truth]
+        rng.shuffle(texts)
+        options = prompts.make_options(texts)
+        letter = prompts.option_letter(texts.index(truth))
+        mc.append(Item(id=f"{rec['clip_id']}/which_motion", video=rec["video"],
+                       question=MC_QUESTION, options=options, answer=letter, task="which_motion",
+                       source=SOURCE, extra={"motion": rec["motion"], "speed": rec["speed"],
+                                             "response": ota.mc_chain(motion, rec["cues"], rng,
+                                                                      letter, truth)}))
+    return binary, mc
+
+
+def vqa_items(records: list[dict], seed: int) -> list[Item]:
+    """Pair clips whose motions a CameraBench VQA task contrasts (single motions only)."""
+    by_motion: dict[str, list[dict]] = {}
+    for r in records:
+        if SPEEDS[r["speed"]] >= 0.1:
+            by_motion.setdefault(r["motion"], []).append(r)
+    items = []
+    for skill, task, pos_m, neg_m, pos_q, neg_q in VQA_PAIRS:
+        pos, neg = by_motion.get(pos_m, []), by_motion.get(neg_m, [])
+        for k, (pv, nv) in enumerate(zip(pos, neg), 1):
+            pair_id = f"{skill}/{task}/{k}"
+            videos = {"pos": pv, "neg": nv}
+            questions = {"pos": pos_q, "neg": neg_q}
+            for role in VQA_ROLES:
+                vr, qr = (part.split("_")[0] for part in role.split("."))
+                items.append(Item(
+                    id=f"{pair_id}/{role}", video=videos[vr]["video"], question=questions[qr],
+                    options=list(prompts.YES_NO_OPTIONS),
+                    answer=prompts.YES_LETTER if vr == qr else prompts.NO_LETTER, task=task,
+                    skill=skill, pair_id=pair_id, role=role, source=SOURCE,
+                    extra={"motion": videos[vr]["motion"]}))
+    return items
+
+
+def sft_selection(binary: list[Item], mc: list[Item], per_clip: int, seed: int) -> list[Item]:
+    """All multiple-choice items plus ``per_clip`` binary items per clip, Yes first when the clip
+    has one (Yes is rare: 1-2 of 15 primitives)."""
+    by_clip: dict[str, list[Item]] = {}
+    for it in binary:
+        by_clip.setdefault(it.video, []).append(it)
+    chosen = list(mc)
+    for k, (video, group) in enumerate(sorted(by_clip.items())):
+        rng = np.random.default_rng([seed, k, 4])
+        yes = [i for i in group if i.answer == prompts.YES_LETTER]
+        no = [i for i in group if i.answer != prompts.YES_LETTER]
+        rng.shuffle(yes)
+        rng.shuffle(no)
+        chosen += (yes[:1] + no)[:per_clip]
+    return chosen
+
+
+def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 224,
+          frames: int = 16, fps: int = 8, workers: int = 1, motions: list[str] | None = None,
+          speeds: tuple[str, ...] = DEFAULT_SPEEDS, sft_per_clip: int = 2,
+          progress: bool = True) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from camreasoner.data import convert
+    from camreasoner.vision import VisionSpec
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for m in motions or []:
+        parse_motion(m)  # fail before rendering anything
+    for s in speeds:
+        if s not in SPEEDS:
+            raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
+    args = [(i, seed, str(out), size, frames, fps, motions, tuple(speeds)) for i in range(clips)]
+    records: list[dict] = []
+    bar = tqdm(total=clips, desc="rendering clips", unit="clip", disable=not progress)
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            for rec in pool.map(_render_star, args, chunksize=4):
+                records.append(rec)
+                bar.update()
+    else:
+        for a in args:
+            records.append(render_clip(*a))
+            bar.update()
+    bar.close()
+    with open(out / "manifest.jsonl", "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    binary, mc = [], []
+    for r in records:
+        b, m = items_for_clip(r, seed)
+        binary += b
+        mc += m
+    vqa = vqa_items(records, seed)
+    write_items(out / "items_binary.jsonl", binary)
+    write_items(out / "items_mc.jsonl", mc)
+    write_items(out / "items_vqa.jsonl", vqa)
+    train = sft_selection(binary, mc, sft_per_clip, seed)
+    convert.write_sharegpt(train, out / "sft.json", dataset_name="synthetic_ota")
+    vision = VisionSpec(fps=float(fps), max_frames=frames, min_pixels=16 * 784,
+                        max_pixels=max(16 * 784, size * size))
+    convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
+    summary = {
+        "clips": clips, "seed": seed, "size": size, "frames": frames, "fps": fps,
+        "motions": dict(Counter(r["motion"] for r in records)),
+        "speeds": dict(Counter(r["speed"] for r in records)),
+        "items": {"binary": len(binary), "mc": len(mc), "vqa": len(vqa), "sft": len(train)},
+        "unlabeled_binary": sum(v is None for r in records for v in r["labels"].values()),
+        "vision": asdict(vision),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("synthetic set in %s: %d clips, %s", out, clips, summary["items"])
+    return summary
+
+
+def _render_star(a):
+    return render_clip(*a)

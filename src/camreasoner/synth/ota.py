@@ -1,0 +1,261 @@
+"""Image-motion cues from the true geometry, and Observation-Think-Answer chains built from them.
+
+Cues come from projecting points of the scene's surfaces with the true poses (no estimation):
+how far the scene slides (``shift_x``, ``shift_y``, image widths; +x right, +y down), how much it
+expands (``expansion``, relative scale change about the centre) and turns (``rotation_deg``,
+clockwise on screen positive), separately for near surfaces (foreground objects) and far ones
+(the backdrop) — the difference is the parallax that tells translation from rotation and a dolly
+from a zoom — and how much it jitters frame to frame (``jitter``). Observations state only what
+these cues show; the reasoning goes from the cues to the movement; the answer is the true letter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from camreasoner import taxonomy
+from camreasoner.synth.motions import Motion
+from camreasoner.synth.scene import Pose, Surface, project
+
+# Cue thresholds (fractions of the image width, degrees).
+SHIFT = 0.02
+EXPAND = 0.03
+ROTATE = 1.0
+PARALLAX = 0.3  # relative difference between near and far motion
+JITTER = 0.01  # shake gives ~0.05; smooth motion stays under 0.005
+
+
+def _points(s: Surface, n: int = 9) -> np.ndarray:
+    a, b = np.meshgrid(np.linspace(0.05, 0.95, n), np.linspace(0.05, 0.95, n))
+    return s.p0 + a.reshape(-1, 1) * s.a + b.reshape(-1, 1) * s.b
+
+
+def _group_motion(points: np.ndarray, first: Pose, last: Pose, width: int, height: int
+                  ) -> dict[str, float] | None:
+    """Mean shift and the best-fit similarity (scale, rotation) of one group's image points
+    between the first and last frame; points visible in both only."""
+    uv0, z0 = project(points, first, width, height)
+    uv1, z1 = project(points, last, width, height)
+
+    def inside(uv, z):
+        return (z > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] < width) & (uv[:, 1] >= 0) & (
+            uv[:, 1] < height)
+
+    keep = inside(uv0, z0) & inside(uv1, z1)
+    if keep.sum() < 3:
+        return None
+    p0 = (uv0[keep, 0] + 1j * uv0[keep, 1]) / width
+    p1 = (uv1[keep, 0] + 1j * uv1[keep, 1]) / width
+    d = p1 - p0
+    c0, c1 = p0 - p0.mean(), p1 - p1.mean()
+    a = (np.conj(c0) * c1).sum() / (np.abs(c0) ** 2).sum()  # p1 ~ a * p0 + b (similarity)
+    return {"shift_x": float(d.real.mean()), "shift_y": float(d.imag.mean()),
+            # v grows downward, so a positive angle is clockwise on screen
+            "expansion": float(np.log(abs(a))), "rotation_deg": float(np.degrees(np.angle(a)))}
+
+
+def cues(surfaces: list[Surface], poses: list[Pose], width: int, height: int) -> dict[str, float]:
+    far = np.concatenate([_points(s) for s in surfaces if s.kind == "backdrop"])
+    near = np.concatenate([_points(s) for s in surfaces if s.kind == "object"])
+    first, last = poses[0], poses[-1]
+    g_far = _group_motion(far, first, last, width, height)
+    g_near = _group_motion(near, first, last, width, height) or g_far
+    g_far = g_far or g_near
+    out = {k: (g_far[k] + g_near[k]) / 2 for k in g_far}
+    # The far backdrop is a plane facing the camera, so its image rotation is the camera's roll;
+    # near objects at scattered depths give spurious rotation under translation.
+    out["rotation_deg"] = g_far["rotation_deg"]
+    shift_far = np.hypot(g_far["shift_x"], g_far["shift_y"])
+    shift_near = np.hypot(g_near["shift_x"], g_near["shift_y"])
+    out["shift_parallax"] = float(abs(shift_near - shift_far) / (max(shift_near, shift_far) + 1e-9))
+    out["expansion_parallax"] = float(abs(g_near["expansion"] - g_far["expansion"]) / (
+        max(abs(g_near["expansion"]), abs(g_far["expansion"])) + 1e-9))
+    out["near_shift"], out["far_shift"] = float(shift_near), float(shift_far)
+    out["near_expansion"], out["far_expansion"] = g_near["expansion"], g_far["expansion"]
+    # Jitter: frame-to-frame wobble of the far points: second differences of their mean track
+    # (near zero for any smooth motion, large for independent per-frame shake).
+    tracks = np.stack([project(far, p, width, height)[0].mean(0) for p in poses]) / width
+    accel = tracks[2:] - 2 * tracks[1:-1] + tracks[:-2]
+    out["jitter"] = float(np.sqrt((accel ** 2).sum(1).mean())) if len(accel) else 0.0
+    return out
+
+
+MOTION_PHRASES = {
+    "Move_In": "the camera dollies in (moves forward)", "Move_Out": "the camera dollies out (moves backward)",
+    "Move_Left": "the camera trucks left (moves sideways to the left)",
+    "Move_Right": "the camera trucks right (moves sideways to the right)",
+    "Move_Up": "the camera pedestals up (moves upward)", "Move_Down": "the camera pedestals down (moves downward)",
+    "Pan_Left": "the camera pans left", "Pan_Right": "the camera pans right",
+    "Tilt_Up": "the camera tilts up", "Tilt_Down": "the camera tilts down",
+    "Roll_Clockwise": "the camera rolls clockwise", "Roll_Counterclockwise": "the camera rolls counterclockwise",
+    "Zoom_In": "the camera zooms in", "Zoom_Out": "the camera zooms out",
+}
+
+
+def describe_motion(motion: Motion) -> str:
+    """A short option text: "pan left", "dolly in while panning right", "static", "shaky"."""
+    short = {p: MOTION_PHRASES[p].replace("the camera ", "").split(" (")[0]
+             for p in MOTION_PHRASES}
+    if not motion.primitives:
+        return "shaking but not moving" if motion.shake else "static (no camera motion)"
+    parts = [short[p] for p in motion.primitives]
+    text = parts[0] if len(parts) == 1 else f"{parts[0]} while {' and '.join(parts[1:])}"
+    text = text.replace("while pans", "while panning").replace("while tilts", "while tilting")
+    text = text.replace("while zooms", "while zooming").replace("while rolls", "while rolling")
+    return text
+
+
+def motion_sentence(motion: Motion) -> str:
+    """"the camera pans left", "the camera dollies in while zooming out", "the camera is static"."""
+    if not motion.primitives:
+        return ("the camera shakes but does not move" if motion.shake else
+                "the camera is static")
+    return "the camera " + describe_motion(motion) + (", shaking" if motion.shake else "")
+
+
+def observation(c: dict[str, float], rng: np.random.Generator) -> str:
+    pick = lambda *opts: opts[int(rng.integers(len(opts)))]  # noqa: E731
+    said = []
+    moving = False
+    shift = max(abs(c["shift_x"]), abs(c["shift_y"]))
+    # Wide pans and tilts also stretch the view a little (perspective), rolls and truck moves
+    # shift scattered objects a little: each cue is reported only when it stands out from the
+    # others.
+    shift_min = max(SHIFT, 0.002 * abs(c["rotation_deg"]), 0.3 * abs(c["expansion"]))
+    expanding = abs(c["expansion"]) > max(EXPAND, 0.6 * shift)
+    rotating = abs(c["rotation_deg"]) > max(ROTATE, 15.0 * shift)
+    differential = (shift <= shift_min and not expanding
+                    and abs(c["near_expansion"] - c["far_expansion"]) > EXPAND)
+    if abs(c["shift_x"]) > shift_min:
+        moving = True
+        side = "left" if c["shift_x"] < 0 else "right"
+        said.append(pick(f"Across the frames the whole view slides to the {side}.",
+                         f"From the first frame to the last, the scene drifts {side}ward.",
+                         f"The content of the frames moves steadily toward the {side}."))
+    if abs(c["shift_y"]) > shift_min:
+        moving = True
+        side = "down" if c["shift_y"] > 0 else "up"
+        said.append(pick(f"The scene {'also ' if said else ''}slides {side} in the frame.",
+                         f"The view moves {side}ward over time.",
+                         f"Objects shift {side} across the frames."))
+    if differential:
+        moving = True
+        far_word = "grows" if c["far_expansion"] > 0 else "shrinks"
+        said.append(f"The distant background {far_word} while nearby objects keep roughly their "
+                    f"size: near and far parts change scale differently.")
+    if expanding:
+        moving = True
+        grows = c["expansion"] > 0
+        said.append(pick(
+            "The image expands outward from the centre, objects getting larger." if grows else
+            "The image contracts toward the centre, objects getting smaller.",
+            "Everything in view grows frame by frame." if grows else
+            "Everything in view shrinks frame by frame."))
+    if rotating:
+        moving = True
+        sense = "clockwise" if c["rotation_deg"] > 0 else "counterclockwise"
+        said.append(pick(f"The whole picture turns {sense} around its centre; the horizon tilts.",
+                         f"The frame content rotates {sense} about the middle of the image."))
+    shifting = shift > shift_min
+    if shifting:
+        if c["shift_parallax"] > PARALLAX:
+            said.append(pick("Near objects move clearly more than the distant background: strong "
+                             "parallax.",
+                             "The foreground shifts much faster than the far background, so "
+                             "nearby and distant things separate."))
+        else:
+            said.append(pick("Near and far parts move together by the same amount, with no "
+                             "parallax between them.",
+                             "The foreground and the distant background shift in unison; their "
+                             "relative positions do not change."))
+    if expanding:
+        if c["expansion_parallax"] > PARALLAX:
+            said.append(pick("Nearby objects change size much faster than the background.",
+                             "The foreground scales faster than the far background."))
+        else:
+            said.append(pick("Near and far things scale by the same factor, uniformly.",
+                             "The whole image scales uniformly, foreground and background alike."))
+    if c["jitter"] > JITTER:
+        said.append(pick("The frames jitter back and forth from one frame to the next, an "
+                         "unsteady, handheld wobble.",
+                         "Small irregular shakes move the view between consecutive frames."))
+    if not moving and c["jitter"] <= JITTER:
+        said.append(pick("The frames look the same from start to end; nothing in the view moves.",
+                         "There is no change between frames: the view stays fixed."))
+    elif not moving:
+        said.append("Apart from the wobble the view stays where it is; there is no steady drift.")
+    return " ".join(said)
+
+
+def reasoning(motion: Motion, c: dict[str, float], rng: np.random.Generator) -> str:
+    steps = []
+    prims = set(motion.primitives)
+    if prims & {"Pan_Left", "Pan_Right", "Tilt_Up", "Tilt_Down"}:
+        steps.append("A shift with no parallax means the camera rotated in place rather than "
+                     "moving through the scene.")
+        for p in ("Pan_Left", "Pan_Right", "Tilt_Up", "Tilt_Down"):
+            if p in prims:
+                steps.append({
+                    "Pan_Left": "The view slides right because the camera turns left: a pan left.",
+                    "Pan_Right": "The view slides left because the camera turns right: a pan right.",
+                    "Tilt_Up": "The view slides down because the camera points upward: a tilt up.",
+                    "Tilt_Down": "The view slides up because the camera points downward: a tilt "
+                                 "down."}[p])
+    if prims & {"Move_Left", "Move_Right", "Move_Up", "Move_Down"}:
+        steps.append("Parallax, near objects moving more than far ones, shows the camera itself "
+                     "translated.")
+        for p in ("Move_Left", "Move_Right", "Move_Up", "Move_Down"):
+            if p in prims:
+                steps.append({
+                    "Move_Left": "The scene moves right, so the camera moved left: a truck left.",
+                    "Move_Right": "The scene moves left, so the camera moved right: a truck right.",
+                    "Move_Up": "The scene moves down, so the camera rose: a pedestal up.",
+                    "Move_Down": "The scene moves up, so the camera lowered: a pedestal down."}[p])
+    if motion.is_dolly_zoom:
+        steps.append("The subject keeps its size while the background changes scale around it: "
+                     "the camera moves along its axis while zooming the other way, a dolly zoom.")
+    else:
+        if prims & {"Move_In", "Move_Out"}:
+            steps.append("Scaling that is stronger for near objects comes from moving the camera "
+                         "along its viewing axis, not from a lens change.")
+            steps.append("The view expands, so the camera moves forward: a dolly in."
+                         if "Move_In" in prims else
+                         "The view contracts, so the camera moves backward: a dolly out.")
+        if prims & {"Zoom_In", "Zoom_Out"}:
+            steps.append("Uniform scaling without parallax is a change of focal length, not "
+                         "camera movement.")
+            steps.append("The image grows, so the lens zooms in." if "Zoom_In" in prims else
+                         "The image shrinks, so the lens zooms out.")
+    if prims & {"Roll_Clockwise", "Roll_Counterclockwise"}:
+        steps.append("The image turning about its centre means the camera rolls about its "
+                     "viewing axis the opposite way: "
+                     + ("the picture turns counterclockwise, so the camera rolls clockwise."
+                        if "Roll_Clockwise" in prims else
+                        "the picture turns clockwise, so the camera rolls counterclockwise."))
+    if not prims:
+        steps.append("With no drift, scaling or rotation, the camera does not move." +
+                     (" The frame-to-frame jitter means it is not perfectly still: it shakes."
+                      if motion.shake else " Nothing shakes either, so the camera is static."))
+    elif motion.shake:
+        steps.append("On top of that, the irregular jitter shows a handheld, unsteady camera.")
+    return " ".join(steps)
+
+
+def binary_chain(motion: Motion, primitive: str, label: str, c: dict[str, float],
+                 rng: np.random.Generator, answer_letter: str) -> str:
+    p = taxonomy.primitive(primitive)
+    summary = motion_sentence(motion)
+    verdict = "Yes" if label == "Yes" else "No"
+    think = (f"{reasoning(motion, c, rng)} Overall, {summary}. The question asks "
+             f"whether {p.yes_means}; that is {'what happens' if verdict == 'Yes' else 'not what happens'}"
+             f", so the answer is {verdict}.")
+    return (f"<observation>{observation(c, rng)}</observation><think>{think}</think>"
+            f"<answer>{answer_letter}</answer>")
+
+
+def mc_chain(motion: Motion, c: dict[str, float], rng: np.random.Generator, answer_letter: str,
+             answer_text: str) -> str:
+    think = (f"{reasoning(motion, c, rng)} Overall, {motion_sentence(motion)}: option "
+             f"{answer_letter}, \"{answer_text}\".")
+    return (f"<observation>{observation(c, rng)}</observation><think>{think}</think>"
+            f"<answer>{answer_letter}</answer>")
