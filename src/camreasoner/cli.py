@@ -159,6 +159,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from camreasoner.baseline.geometric import run_baseline
+
+    summary = run_baseline(args.items, args.video_root, args.out, workers=args.workers)
+    log.info("baseline: %s", json.dumps(summary))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import run_demo
 
@@ -279,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--sft-per-clip", type=int, default=2,
                     help="binary items per clip in sft.json / rl.parquet (plus every MC item)")
     sy.set_defaults(func=cmd_synth)
+
+    bl = sub.add_parser("baseline", help="non-learned reference predictors"
+                        ).add_subparsers(dest="baseline_command", required=True)
+    bg = bl.add_parser("geometric", help="OpenCV tracks + homography/parallax -> predictions")
+    bg.add_argument("--items", required=True)
+    bg.add_argument("--video-root", required=True)
+    bg.add_argument("--out", required=True, help="predictions .jsonl (eval score reads it)")
+    bg.add_argument("--workers", type=int, default=1)
+    bg.set_defaults(func=cmd_baseline)
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")

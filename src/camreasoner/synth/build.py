@@ -89,9 +89,10 @@ def _encode(frames: list[np.ndarray], path: Path, fps: int) -> None:
     with av.open(str(tmp), "w") as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": "18", "preset": "veryfast"}
+        s.options = {"crf": "18", "preset": "ultrafast"}
+        fmt = "rgba" if frames[0].shape[2] == 4 else "rgb24"
         for f in frames:
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format=fmt)):
                 c.mux(pkt)
         for pkt in s.encode():
             c.mux(pkt)
@@ -105,7 +106,7 @@ def render_clip(index: int, seed: int, out: str, size: int, frames: int, fps: in
     rng = np.random.default_rng([seed, index, 2])
     surfaces = make_scene(rng)
     poses = camera_path(motion, frames, size, rng)
-    images = [render(surfaces, p, size, size) for p in poses]
+    images = [render(surfaces, p, size, size, rgba=True) for p in poses]
     clip_id = f"clip{index:06d}"
     _encode(images, Path(out) / "videos" / f"{clip_id}.mp4", fps)
     c = ota.cues(surfaces, poses, size, size)

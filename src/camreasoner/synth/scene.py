@@ -62,9 +62,13 @@ def rot_z(psi: float) -> np.ndarray:
     return np.array([[c, s, 0], [-s, c, 0], [0, 0, 1]])
 
 
+MAX_TEXTURE_SIDE = 512  # larger photos are shrunk once: a 224 px frame never needs more
+
+
 @functools.lru_cache(maxsize=None)
 def photo(name: str) -> np.ndarray:
-    """An RGB photograph shipped with scikit-image (no download)."""
+    """An RGB photograph shipped with scikit-image (no download), at most 512 px a side."""
+    import cv2
     import skimage.data
 
     im = getattr(skimage.data, name)()
@@ -72,7 +76,20 @@ def photo(name: str) -> np.ndarray:
         im = im.astype(np.uint8) * 255
     if im.ndim == 2:
         im = np.stack([im] * 3, axis=-1)
-    return np.ascontiguousarray(im[..., :3].astype(np.uint8))
+    im = np.ascontiguousarray(im[..., :3].astype(np.uint8))
+    scale = MAX_TEXTURE_SIDE / max(im.shape[:2])
+    if scale < 1:
+        im = cv2.resize(im, (round(im.shape[1] * scale), round(im.shape[0] * scale)),
+                        interpolation=cv2.INTER_AREA)
+    return im
+
+
+@functools.lru_cache(maxsize=None)
+def _photo_rgba(name: str, tiles: int = 1) -> np.ndarray:
+    tex = photo(name)
+    if tiles > 1:
+        tex = _tile(tex[:256, :256], tiles)
+    return _rgba(tex)
 
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
@@ -86,15 +103,16 @@ def procedural(rng: np.random.Generator, size: int = 256) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size]
     c1, c2 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     if kind == 0:
-        cell = int(rng.integers(12, 40))
+        cell = int(rng.integers(6, 20) * size / 128)
         m = ((x // cell + y // cell) % 2).astype(bool)
     elif kind == 1:
-        period = rng.uniform(10, 30)
+        period = rng.uniform(5, 15) * size / 128
         ang = rng.uniform(0, np.pi)
         m = (np.sin((x * np.cos(ang) + y * np.sin(ang)) * 2 * np.pi / period) > 0)
     else:
-        noise = rng.random((size // 16 + 1, size // 16 + 1))
-        m = np.kron(noise, np.ones((16, 16)))[:size, :size] > 0.5
+        cell = max(4, size // 16)
+        noise = rng.random((size // cell + 1, size // cell + 1))
+        m = np.kron(noise, np.ones((cell, cell)))[:size, :size] > 0.5
     return np.where(m[..., None], c1, c2).astype(np.uint8)
 
 
@@ -110,18 +128,17 @@ def make_scene(rng: np.random.Generator, n_objects: int | None = None) -> list[S
     """A far backdrop, a ground plane and 2-4 upright foreground objects at 3.5-8 units."""
     surfaces = []
     bw, bh = 20.0, 14.0  # half-width and height of the backdrop
-    back = photo(PHOTOS[rng.integers(len(PHOTOS))])
+    back = _photo_rgba(PHOTOS[rng.integers(len(PHOTOS))])
     surfaces.append(Surface("backdrop", "backdrop",
                             np.array([-bw, bh - CAMERA_HEIGHT, BACKDROP_Z]),
                             np.array([2 * bw, 0.0, 0.0]), np.array([0.0, -bh, 0.0]),
-                            _rgba(back), BACKDROP_Z))
-    ground_src = (photo(GROUND_PHOTOS[rng.integers(len(GROUND_PHOTOS))]) if rng.random() < 0.6
-                  else procedural(rng))
-    ground = _tile(ground_src[:256, :256], 4)
+                            back, BACKDROP_Z))
+    ground = (_photo_rgba(GROUND_PHOTOS[rng.integers(len(GROUND_PHOTOS))], 4)
+              if rng.random() < 0.6 else _rgba(_tile(procedural(rng, 128), 4)))
     gw = 14.0
     surfaces.append(Surface("ground", "ground", np.array([-gw, -CAMERA_HEIGHT, BACKDROP_Z]),
                             np.array([2 * gw, 0.0, 0.0]),
-                            np.array([0.0, 0.0, -(BACKDROP_Z - GROUND_NEAR_Z)]), _rgba(ground),
+                            np.array([0.0, 0.0, -(BACKDROP_Z - GROUND_NEAR_Z)]), ground,
                             (BACKDROP_Z + GROUND_NEAR_Z) / 2))
     n = int(rng.integers(2, 5)) if n_objects is None else n_objects
     for k in range(n):
@@ -129,9 +146,10 @@ def make_scene(rng: np.random.Generator, n_objects: int | None = None) -> list[S
         x = float(rng.uniform(-0.45, 0.45) * z * 0.9)
         w = float(rng.uniform(0.8, 1.8))
         h = float(rng.uniform(1.0, 2.6))
-        tex = photo(PHOTOS[rng.integers(len(PHOTOS))]) if rng.random() < 0.7 else procedural(rng)
+        tex = (_photo_rgba(PHOTOS[rng.integers(len(PHOTOS))]) if rng.random() < 0.7
+               else _rgba(procedural(rng, 128)))
         surfaces.append(Surface(f"object{k}", "object", np.array([x - w / 2, h - CAMERA_HEIGHT, z]),
-                                np.array([w, 0.0, 0.0]), np.array([0.0, -h, 0.0]), _rgba(tex), z))
+                                np.array([w, 0.0, 0.0]), np.array([0.0, -h, 0.0]), tex, z))
     return surfaces
 
 
@@ -156,7 +174,7 @@ def surface_homography(s: Surface, pose: Pose, width: int, height: int) -> np.nd
 NEAR = 0.05  # camera-space depth below which a surface point is not drawn
 
 
-def _texture_in_front(s: Surface, pose: Pose) -> np.ndarray:
+def _texture_in_front(s: Surface, m: np.ndarray) -> np.ndarray:
     """The texture with alpha cleared where the surface lies behind the camera.
 
     Camera depth is affine in texture coordinates, so "in front" is a half-plane of the texture.
@@ -165,35 +183,59 @@ def _texture_in_front(s: Surface, pose: Pose) -> np.ndarray:
     alpha keeps them out of the frame. Only needed when some corner is behind the camera.
     """
     h, w = s.texture.shape[:2]
-    zrow = (pose.rotation.T @ np.stack([s.a / w, s.b / h, s.p0 - pose.center], axis=1))[2]
-    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float) @ zrow
-    if corners.min() > NEAR:
+    zrow = m[2]  # camera depth of texture point (u, v) is zrow . (u, v, 1)
+    depth = np.array([zrow[2], w * zrow[0] + zrow[2], w * zrow[0] + h * zrow[1] + zrow[2],
+                      h * zrow[1] + zrow[2]])
+    if depth.min() > NEAR:
         return s.texture
-    v, u = np.mgrid[0:h, 0:w]
-    front = (u * zrow[0] + v * zrow[1] + zrow[2]) > NEAR
+    quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    # Clip the texture rectangle to the half-plane depth > NEAR (Sutherland-Hodgman, one edge)
+    # and keep alpha only inside the clipped polygon.
+    poly = []
+    for i in range(4):
+        p, q, dp, dq = quad[i], quad[(i + 1) % 4], depth[i], depth[(i + 1) % 4]
+        if dp > NEAR:
+            poly.append(p)
+        if (dp > NEAR) != (dq > NEAR):
+            poly.append(p + (q - p) * (NEAR - dp) / (dq - dp))
+    import cv2
+
     tex = s.texture.copy()
-    tex[..., 3] = np.where(front, tex[..., 3], 0)
+    alpha = np.zeros((h, w), np.uint8)
+    if len(poly) >= 3:
+        cv2.fillConvexPoly(alpha, np.round(np.array(poly)).astype(np.int32), 255)
+    tex[..., 3] = np.minimum(tex[..., 3], alpha)
     return tex
 
 
 def render(surfaces: list[Surface], pose: Pose, width: int, height: int,
-           with_ids: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """One RGB frame (uint8 (H, W, 3)); with ``with_ids`` also the index of the surface seen at
-    each pixel (-1 for none)."""
+           with_ids: bool = False, rgba: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """One RGB frame (uint8 (H, W, 3); (H, W, 4) with ``rgba``, which the encoder takes without a
+    copy); with ``with_ids`` also the index of the surface seen at each pixel (-1 for none)."""
     import cv2
 
-    frame = np.zeros((height, width, 3), np.uint8)
-    frame[:] = (90, 110, 140)  # sky, where no surface is
+    frame = np.empty((height, width, 4), np.uint8)
+    frame[:] = (90, 110, 140, 255)  # sky, where no surface is
     ids = np.full((height, width), -1, np.int16) if with_ids else None
     order = sorted(range(len(surfaces)), key=lambda i: -surfaces[i].depth)
+    k = intrinsics(pose.focal, width, height)
+    rt = pose.rotation.T
     for i in order:
         s = surfaces[i]
-        hmat = surface_homography(s, pose, width, height)
-        warped = cv2.warpPerspective(_texture_in_front(s, pose), hmat, (width, height),
-                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                     borderValue=(0, 0, 0, 0))
-        mask = warped[..., 3] > 127
-        frame[mask] = warped[..., :3][mask]
+        h, w = s.texture.shape[:2]
+        m = rt @ np.column_stack([s.a / w, s.b / h, s.p0 - pose.center])  # texture -> camera
+        tex = _texture_in_front(s, m)
+        if tex is s.texture and ids is None:
+            # Wholly in front of the camera: warp straight into the frame; BORDER_TRANSPARENT
+            # leaves pixels outside the surface as they are, which is the painter's composite.
+            cv2.warpPerspective(tex, k @ m, (width, height), dst=frame, flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_TRANSPARENT)
+            continue
+        warped = cv2.warpPerspective(tex, k @ m, (width, height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        _, mask = cv2.threshold(warped[..., 3], 127, 255, cv2.THRESH_BINARY)
+        cv2.copyTo(warped, mask, frame)  # painter's order: nearer surfaces overwrite
         if ids is not None:
-            ids[mask] = i
-    return (frame, ids) if with_ids else frame
+            ids[mask > 0] = i
+    out = frame if rgba else np.ascontiguousarray(frame[..., :3])
+    return (out, ids) if with_ids else out

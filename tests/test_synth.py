@@ -1,0 +1,239 @@
+"""Synthetic clips: physics of the rendered images, labels, determinism, items and chains, and
+the geometric baseline."""
+
+import json
+
+import numpy as np
+import pytest
+
+from camreasoner import answers, taxonomy
+from camreasoner.synth.motions import Motion, binary_labels, camera_path, parse_motion
+from camreasoner.synth.scene import make_scene, render
+
+SIZE = 160
+
+
+def _measure(motion_text: str, seed: int = 3, speed: str = "regular"):
+    """Track corners through the rendered frames, frame to frame (OpenCV LK, independent of the
+    renderer; small steps so repetitive textures cannot alias), and split them by the surface
+    they start on: near (objects) vs far (backdrop)."""
+    import cv2
+
+    motion = parse_motion(motion_text, speed)
+    rng = np.random.default_rng(seed)
+    surfaces = make_scene(rng, n_objects=4)
+    poses = camera_path(motion, 12, SIZE, rng)
+    first, ids = render(surfaces, poses[0], SIZE, SIZE, with_ids=True)
+    grays = [cv2.cvtColor(first, cv2.COLOR_RGB2GRAY)] + [
+        cv2.cvtColor(render(surfaces, p, SIZE, SIZE), cv2.COLOR_RGB2GRAY) for p in poses[1:]]
+    pts = cv2.goodFeaturesToTrack(grays[0], 400, 0.01, 4)
+    cur, ok = pts, np.ones(len(pts), bool)
+    for g0, g1 in zip(grays[:-1], grays[1:]):
+        cur, st, _ = cv2.calcOpticalFlowPyrLK(g0, g1, cur, None, winSize=(15, 15), maxLevel=2)
+        ok &= st.ravel() == 1
+    p0, p1 = pts[ok].reshape(-1, 2), cur[ok].reshape(-1, 2)
+    kind = np.array([surfaces[ids[int(y), int(x)]].kind if ids[int(y), int(x)] >= 0 else "sky"
+                     for x, y in p0])
+    c = np.array([SIZE / 2, SIZE / 2])
+
+    def group(mask):
+        a, b = p0[mask] - c, p1[mask] - c
+        za, zb = a[:, 0] + 1j * a[:, 1], b[:, 0] + 1j * b[:, 1]
+        zac, zbc = za - za.mean(), zb - zb.mean()
+        sim = (np.conj(zac) * zbc).sum() / (np.abs(zac) ** 2).sum()
+        flow = b - a
+        return {"dx": float(np.median(flow[:, 0])), "dy": float(np.median(flow[:, 1])),
+                "mag": float(np.median(np.linalg.norm(flow, axis=1))),
+                "scale": float(abs(sim)), "angle": float(np.degrees(np.angle(sim))), "n": int(mask.sum())}
+
+    return group(kind == "object"), group(kind == "backdrop"), poses
+
+
+def test_pan_left_slides_scene_right_without_parallax():
+    near, far, _ = _measure("Pan_Left")
+    assert far["dx"] > 5 and near["dx"] > 5
+    assert near["mag"] == pytest.approx(far["mag"], rel=0.15)
+
+
+def test_truck_left_slides_scene_right_with_parallax():
+    near, far, _ = _measure("Move_Left")
+    assert far["dx"] > 0.5 and near["dx"] > 0.5
+    assert near["mag"] > 1.5 * far["mag"]
+
+
+def test_tilt_up_slides_scene_down_and_pedestal_has_parallax():
+    near, far, _ = _measure("Tilt_Up")
+    assert far["dy"] > 5 and near["mag"] == pytest.approx(far["mag"], rel=0.15)
+    near, far, _ = _measure("Move_Up")
+    assert far["dy"] > 0.3 and near["mag"] > 1.5 * far["mag"]
+
+
+def test_dolly_in_expands_near_more_than_far_and_zoom_uniformly():
+    near, far, _ = _measure("Move_In")
+    assert near["scale"] > far["scale"] > 1.0
+    assert near["scale"] - 1 > 2 * (far["scale"] - 1)
+    near, far, _ = _measure("Zoom_In")
+    assert far["scale"] > 1.3 and near["scale"] == pytest.approx(far["scale"], rel=0.03)
+
+
+def test_roll_clockwise_turns_the_picture_counterclockwise():
+    # v grows downward, so a negative angle is counterclockwise on screen.
+    _, far, _ = _measure("Roll_Clockwise")
+    assert far["angle"] == pytest.approx(-15.0, abs=1.5)
+    _, far, _ = _measure("Roll_Counterclockwise")
+    assert far["angle"] == pytest.approx(15.0, abs=1.5)
+
+
+def test_static_does_not_move_and_shake_jitters():
+    near, far, _ = _measure("Static")
+    assert far["mag"] < 0.2 and near["mag"] < 0.2
+    rng = np.random.default_rng(0)
+    shake = camera_path(parse_motion("Shake"), 12, SIZE, rng)
+    pan = camera_path(parse_motion("Pan_Left"), 12, SIZE, rng)
+
+    def wobble(poses):
+        fwd = np.array([p.rotation[:, 2] for p in poses])
+        return float(np.abs(np.diff(fwd, 2, axis=0)).max())
+
+    assert wobble(shake) > 20 * wobble(pan)
+
+
+def test_labels_hand_checked():
+    labels = binary_labels(parse_motion("Move_In+Pan_Right"))
+    assert {k for k, v in labels.items() if v == "Yes"} == {"Move_In", "Pan_Right"}
+    assert labels["Static"] == "No" and labels["Zoom_In"] == "No"
+    assert binary_labels(parse_motion("Static"))["Static"] == "Yes"
+    assert binary_labels(parse_motion("Shake"))["Static"] == "No"
+    subtle = binary_labels(parse_motion("Pan_Left", "subtle"))
+    assert subtle["Pan_Left"] is None and subtle["Static"] is None and subtle["Tilt_Up"] == "No"
+    assert set(labels) == set(taxonomy.PRIMITIVE_NAMES)
+
+
+@pytest.mark.parametrize("bad,msg", [("Pan_Sideways", "unknown motion"),
+                                     ("Pan_Left+Pan_Right", "opposite"),
+                                     ("Static+Pan_Left", "Static cannot")])
+def test_bad_motions_are_rejected(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        parse_motion(bad)
+
+
+def test_dolly_zoom_keeps_the_subject_size():
+    motion = parse_motion("Move_In+Zoom_Out")
+    assert motion.is_dolly_zoom
+    poses = camera_path(motion, 8, SIZE, np.random.default_rng(0))
+    # Image size of a thing at depth 6 is f / (6 - dz): constant.
+    sizes = [p.focal / (6.0 - p.center[2]) for p in poses]
+    assert max(sizes) == pytest.approx(min(sizes), rel=1e-9)
+    assert poses[-1].focal < poses[0].focal
+
+
+@pytest.fixture(scope="module")
+def synth_set(tmp_path_factory):
+    from camreasoner.synth.build import build
+
+    out = tmp_path_factory.mktemp("synth")
+    motions = ["Pan_Left", "Pan_Right", "Tilt_Up", "Tilt_Down", "Zoom_In", "Zoom_Out",
+               "Roll_Clockwise", "Roll_Counterclockwise", "Move_Left", "Move_Right", "Move_In",
+               "Static", "Shake", "Move_Up", "Move_Out", "Move_Down"]
+    build(out, clips=64, seed=7, size=SIZE, frames=12, fps=6, workers=2, motions=motions,
+          progress=False)
+    return out
+
+
+def test_build_outputs_and_labels(synth_set):
+    from camreasoner.data.schema import read_items
+    from camreasoner.video import probe
+
+    manifest = [json.loads(x) for x in (synth_set / "manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) == 64
+    info = probe(synth_set / "videos" / manifest[0]["video"], decode_all=True)
+    assert (info.frames, info.width, info.height) == (12, SIZE, SIZE)
+    assert len(manifest[0]["camera"]["focal"]) == 12
+    binary = read_items(synth_set / "items_binary.jsonl")
+    assert len(binary) == 64 * 15
+    labels = {m["clip_id"]: m["labels"] for m in manifest}
+    for it in binary:
+        want = labels[it.id.split("/")[0]][it.task]
+        assert it.answer == ("B" if want == "Yes" else "A")
+    mc = read_items(synth_set / "items_mc.jsonl")
+    assert len(mc) == 64 and all(len(i.options) == 6 for i in mc)
+    vqa = read_items(synth_set / "items_vqa.jsonl")
+    assert vqa and len(vqa) % 4 == 0
+    for it in vqa:  # a "pan left" question is Yes exactly on the pan-left clip
+        assert (it.answer == "B") == (it.role in ("pos_video.pos_question",
+                                                  "neg_video.neg_question"))
+
+
+def test_chains_are_well_formed_and_agree_with_geometry(synth_set):
+    from camreasoner.data.schema import read_items
+
+    manifest = {m["clip_id"]: m for m in map(json.loads, (synth_set / "manifest.jsonl").open())}
+    for it in read_items(synth_set / "items_mc.jsonl") + read_items(
+            synth_set / "items_binary.jsonl")[:200]:
+        resp = it.extra["response"]
+        parsed = answers.parse_response(resp)
+        assert parsed.well_formed, resp
+        assert answers.extract_letter(resp, it.options) == it.answer
+        motion = manifest[it.video[:-4]]["motion"]
+        obs = parsed.observation.lower()
+        if motion in ("Pan_Left", "Move_Left"):
+            assert "right" in obs and "left" not in obs
+        if motion in ("Pan_Right", "Move_Right"):
+            assert "left" in obs and "right" not in obs
+        if motion.startswith("Pan_") or motion.startswith("Tilt_"):
+            assert "no parallax" in obs or "in unison" in obs or "same amount" in obs
+        if motion in ("Move_Left", "Move_Right", "Move_Up", "Move_Down"):
+            assert "parallax" in obs or "faster" in obs
+        if motion == "Static":
+            assert "no change" in obs or "nothing in the view moves" in obs
+        if motion == "Zoom_In":
+            assert ("expand" in obs or "grows" in obs) and "uniform" in obs
+
+
+def test_sft_and_rl_files(synth_set):
+    from camreasoner.data import readers
+    from camreasoner.data.convert import read_verl_parquet
+
+    sft = readers.read_sharegpt(synth_set / "sft.json")
+    info = json.loads((synth_set / "dataset_info.json").read_text())
+    assert info["synthetic_ota"]["file_name"] == "sft.json"
+    assert len(sft) == 64 + 64 * 2  # every MC item and 2 binary items a clip
+    assert sum(i.answer == "B" for i in sft if len(i.options) == 2) >= 50  # Yes is kept
+    rl = read_verl_parquet(synth_set / "rl.parquet", synth_set / "videos")
+    assert [i.id for i in rl] == [i.id for i in sft]
+
+
+def test_deterministic_per_seed_whatever_the_workers(tmp_path):
+    from camreasoner.synth.build import build
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    build(a, clips=6, seed=11, size=96, frames=6, workers=1, progress=False)
+    build(b, clips=6, seed=11, size=96, frames=6, workers=2, progress=False)
+    for name in ("manifest.jsonl", "items_binary.jsonl", "items_mc.jsonl", "sft.json"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    for clip in (a / "videos").iterdir():
+        assert clip.read_bytes() == (b / "videos" / clip.name).read_bytes()
+
+
+def test_cli_motions_restrict_the_mix(tmp_path):
+    from camreasoner.cli import main
+
+    assert main(["synth", "--out", str(tmp_path / "s"), "--clips", "4", "--size", "64",
+                 "--frames", "6", "--motions", "Zoom_In,Move_In+Pan_Right"]) == 0
+    motions = [json.loads(x)["motion"] for x in (tmp_path / "s" / "manifest.jsonl").open()]
+    assert motions == ["Zoom_In", "Move_In+Pan_Right"] * 2
+
+
+def test_geometric_baseline_beats_chance(synth_set, tmp_path):
+    from camreasoner.baseline.geometric import run_baseline
+    from camreasoner.eval.score import score_files
+
+    summary = run_baseline(synth_set / "items_binary.jsonl", synth_set / "videos",
+                           tmp_path / "pred.jsonl", workers=2, progress=False)
+    assert summary["predictions"] == 64 * 15 and summary["clip_errors"] == 0
+    m = score_files(synth_set / "items_binary.jsonl", tmp_path / "pred.jsonl")["binary"]
+    for prim in ("Pan_Left", "Pan_Right", "Tilt_Up", "Tilt_Down", "Zoom_In", "Zoom_Out",
+                 "Roll_Clockwise", "Roll_Counterclockwise"):
+        v = m["per_task"][prim]
+        chance = 100 * v["positives"] / v["n"]
+        assert v["ap_prob"] > chance + 30, (prim, v["ap_prob"], chance)
