@@ -11,15 +11,23 @@ called on adversarial RL samples.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 TAGS: tuple[str, ...] = ("observation", "think", "answer")
 
-# "< /think >", "<THINK>", "</ answer>" -> canonical tags. Whitespace runs are bounded by the
-# next "<" or ">", so the scan is linear.
-_TAG_RE = re.compile(r"<\s*(/?)\s*(observation|think|answer)\s*>", re.IGNORECASE)
+# Tag normalisation ("< /think >", "<THINK>", "</ answer>" -> canonical). Candidates are "<...>"
+# spans of at most 40 characters, so each "<" costs a bounded scan (the pattern starts with a
+# literal, which the regex engine finds with a fast search).
+_TAG_CANDIDATE_RE = re.compile(r"<[^<>]{1,40}>")
+# Past this many "<" a response is tag soup whatever its spelling; only canonical tags count then
+# (this bounds the normalisation's per-tag work).
+MAX_NORMALISED = 4096
+_TAG_NAMES = frozenset(TAGS)
+# More tags than this is tag soup: it cannot be well formed, and is read without a per-tag loop.
+MAX_TAGS_SCANNED = 64
 
 # Answer text forms that name one letter: "B", "B.", "(B)", "B)", "B:", "B. Yes".
 _LETTER_RE = re.compile(r"\(?([A-Z])(?:\)|\.|:)?(?:\s+(.*))?", re.DOTALL)
@@ -32,9 +40,18 @@ _SOLUTION_RE = re.compile(r"^\s*<answer>\s*(.*?)\s*</answer>\s*$", re.DOTALL)
 MAX_BARE_ANSWER_CHARS = 64
 
 
+def _canonical_tag(m: re.Match) -> str:
+    inner = "".join(m.group(0)[1:-1].split()).lower()
+    closing = inner.startswith("/")
+    name = inner[1:] if closing else inner
+    return f"<{'/' if closing else ''}{name}>" if name in _TAG_NAMES else m.group(0)
+
+
 def normalize_tags(text: str) -> str:
     """Rewrite spaced or upper-case O-T-A tags to their canonical form."""
-    return _TAG_RE.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", text)
+    if text.count("<") > MAX_NORMALISED:
+        return text
+    return _TAG_CANDIDATE_RE.sub(_canonical_tag, text)
 
 
 @dataclass
@@ -54,11 +71,24 @@ def parse_response(text: str) -> ParsedResponse:
 
     ``well_formed`` is True exactly when the tags are one ``<observation>``, then one ``<think>``,
     then one ``<answer>``, each closed, each non-empty after stripping, with only whitespace
-    outside them. A block's text is that of its first complete occurrence.
+    outside them. A block's text is that of its first complete occurrence; a tag inside another
+    open block does not open a block. Responses with more than :data:`MAX_TAGS_SCANNED` tags are
+    tag soup: never well formed, and their blocks are read by plain search (first opening tag to
+    the next closing tag). Results are cached for the last few texts, since each reward parses
+    the same response.
     """
     if not isinstance(text, str):
         return ParsedResponse()
+    return _parse_cached(text)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_cached(text: str) -> ParsedResponse:
     text = normalize_tags(text)
+    counts = {name: text.count(f"<{name}>") for name in TAGS}
+    closes = {name: text.count(f"</{name}>") for name in TAGS}
+    if sum(counts.values()) + sum(closes.values()) > MAX_TAGS_SCANNED:
+        return _parse_tag_soup(text, counts, closes)
     parsed = ParsedResponse()
     outside: list[str] = []
     open_tag: str | None = None
@@ -90,6 +120,23 @@ def parse_response(text: str) -> ParsedResponse:
         and bool(parsed.think)
         and bool(parsed.answer)
     )
+    return parsed
+
+
+def _parse_tag_soup(text: str, counts: dict[str, int], closes: dict[str, int]) -> ParsedResponse:
+    parsed = ParsedResponse()
+    # The sequence keeps only the counts' information extract_letter needs.
+    parsed.tag_sequence = [n for n in TAGS for _ in range(counts[n])] + [
+        "/" + n for n in TAGS for _ in range(closes[n])]
+    for name in TAGS:
+        start = text.find(f"<{name}>")
+        if start < 0:
+            continue
+        start += len(name) + 2
+        end = text.find(f"</{name}>", start)
+        if end >= 0:
+            setattr(parsed, name, text[start:end].strip())
+    parsed.outside_text = "(tag soup)"
     return parsed
 
 

@@ -108,7 +108,7 @@ def describe_motion(motion: Motion) -> str:
 def motion_sentence(motion: Motion) -> str:
     """"the camera pans left", "the camera dollies in while zooming out", "the camera is static"."""
     if not motion.primitives:
-        return ("the camera shakes but does not move" if motion.shake else
+        return ("the camera shakes in place, a handheld wobble" if motion.shake else
                 "the camera is static")
     return "the camera " + describe_motion(motion) + (", shaking" if motion.shake else "")
 
@@ -246,9 +246,11 @@ def binary_chain(motion: Motion, primitive: str, label: str, c: dict[str, float]
     p = taxonomy.primitive(primitive)
     summary = motion_sentence(motion)
     verdict = "Yes" if label == "Yes" else "No"
-    think = (f"{reasoning(motion, c, rng)} Overall, {summary}. The question asks "
-             f"whether {p.yes_means}; that is {'what happens' if verdict == 'Yes' else 'not what happens'}"
-             f", so the answer is {verdict}.")
+    # The conclusion (what the camera does) comes last, after the question is restated, so a
+    # reader of the think's final sentence gets the movement, not the question's wording.
+    think = (f"{reasoning(motion, c, rng)} The question asks whether {p.yes_means}. Overall, "
+             f"{summary}, so {'that is' if verdict == 'Yes' else 'that is not'} what happens "
+             f"and the answer is {verdict}.")
     return (f"<observation>{observation(c, rng)}</observation><think>{think}</think>"
             f"<answer>{answer_letter}</answer>")
 
