@@ -118,6 +118,8 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
     from camreasoner.vision import vision_preset
 
     vision = json.loads(args.vision_json) if args.vision_json else vision_preset(args.vision).to_dict()
+    if args.vision_mode:
+        vision["mode"] = args.vision_mode
     backend_kwargs = {}
     if args.backend == "vllm":
         backend_kwargs["tensor_parallel_size"] = args.tensor_parallel_size
@@ -164,6 +166,38 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     summary = run_baseline(args.items, args.video_root, args.out, workers=args.workers)
     log.info("baseline: %s", json.dumps(summary))
+    return 0
+
+
+def cmd_rl(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides or [])
+    if args.backend == "verl":
+        from camreasoner.rl.launch import VerlLaunch, run
+
+        cfg = VerlLaunch(model=args.model, train_file=args.train_file, val_file=args.val_file,
+                         output_dir=args.output_dir, recipe=args.recipe,
+                         video_root=args.video_root, n_gpus=args.n_gpus, n_nodes=args.n_nodes,
+                         tensor_parallel=args.tp, overrides=overrides)
+        run(cfg, dry_run=args.dry_run)
+        return 0
+    from camreasoner.rl.trl_backend import TrlConfig, train
+    from camreasoner.vision import VisionSpec
+
+    if not args.video_root:
+        raise SystemExit("--video-root is required for --backend trl")
+    cfg = TrlConfig(model=args.model, items=args.train_file, video_root=args.video_root,
+                    output_dir=args.output_dir,
+                    vision=VisionSpec(fps=args.fps, max_frames=args.max_frames,
+                                      max_pixels=args.max_pixels,
+                                      min_pixels=min(args.max_pixels, 16 * 784), mode="frames"),
+                    max_steps=args.max_steps, learning_rate=args.lr,
+                    num_generations=args.num_generations, per_device_batch=args.batch_size,
+                    max_completion_length=args.max_completion_length,
+                    temperature=args.temperature, use_cpu=args.cpu)
+    if args.dry_run:
+        print(cfg)
+        return 0
+    train(cfg)
     return 0
 
 
@@ -254,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--max-new-tokens", type=int, default=512)
     er.add_argument("--vision", default="default", help="vision preset (default, tiny)")
     er.add_argument("--vision-json", help=argparse.SUPPRESS)
+    er.add_argument("--vision-mode", choices=("video", "frames"),
+                    help="frames: the clip as separate images (models trained by rl --backend trl)")
     er.add_argument("--instruction", default=prompts.DEFAULT_INSTRUCTION,
                     choices=tuple(prompts.INSTRUCTIONS))
     er.add_argument("--retry-errors", action="store_true", help="run failed items again")
@@ -296,6 +332,32 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--out", required=True, help="predictions .jsonl (eval score reads it)")
     bg.add_argument("--workers", type=int, default=1)
     bg.set_defaults(func=cmd_baseline)
+
+    rl = sub.add_parser("rl", help="GRPO: verl on clusters (default) or TRL on one GPU / the CPU")
+    rl.add_argument("--backend", choices=("verl", "trl"), default="verl")
+    rl.add_argument("--model", required=True)
+    rl.add_argument("--train-file", required=True, help="parquet, items .jsonl or OneThinker .json")
+    rl.add_argument("--val-file")
+    rl.add_argument("--video-root")
+    rl.add_argument("--output-dir", default="outputs/rl")
+    rl.add_argument("--recipe", default="qwen2_5_vl_7b_grpo", help="verl: EasyR1/<recipe>.yaml")
+    rl.add_argument("--n-gpus", type=int, default=8)
+    rl.add_argument("--n-nodes", type=int, default=1)
+    rl.add_argument("--tp", type=int, default=1, help="vLLM tensor parallel size")
+    rl.add_argument("--dry-run", action="store_true", help="prepare data, print the command")
+    trl_opts = rl.add_argument_group("trl backend")
+    trl_opts.add_argument("--max-steps", type=int, default=100)
+    trl_opts.add_argument("--lr", type=float, default=2e-6)
+    trl_opts.add_argument("--num-generations", type=int, default=8)
+    trl_opts.add_argument("--batch-size", type=int, default=8)
+    trl_opts.add_argument("--max-completion-length", type=int, default=1024)
+    trl_opts.add_argument("--temperature", type=float, default=1.0)
+    trl_opts.add_argument("--fps", type=float, default=2.0)
+    trl_opts.add_argument("--max-frames", type=int, default=8)
+    trl_opts.add_argument("--max-pixels", type=int, default=144 * 784)
+    trl_opts.add_argument("--cpu", action="store_true")
+    rl.add_argument("overrides", nargs="*", help="verl Hydra overrides (key=value), last wins")
+    rl.set_defaults(func=cmd_rl)
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")

@@ -65,7 +65,7 @@ class HFBackend:
 
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto",
                  max_new_tokens: int = 512, attn_implementation: str | None = None,
-                 compute_p_yes: bool = True):
+                 compute_p_yes: bool = True, vision_mode: str = "video"):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -84,16 +84,22 @@ class HFBackend:
         self.model = AutoModelForImageTextToText.from_pretrained(model_path, **kw).to(device).eval()
         self.max_new_tokens = max_new_tokens
         self.compute_p_yes = compute_p_yes
+        self.frames_mode = vision_mode == "frames"
 
-    def _chat(self, prompt: str) -> str:
+    def _chat(self, prompt: str, n_frames: int | None = None) -> str:
         from camreasoner.prompts import chat_messages
 
-        return self.processor.apply_chat_template(chat_messages(prompt), tokenize=False,
-                                                  add_generation_prompt=True)
+        return self.processor.apply_chat_template(
+            chat_messages(prompt, n_frames if self.frames_mode else None), tokenize=False,
+            add_generation_prompt=True)
 
     def _inputs(self, texts: list[str], videos: list[SampledVideo]):
         from transformers.video_utils import VideoMetadata
 
+        if self.frames_mode:  # the clip as separate images (a model trained by the TRL backend)
+            return self.processor(
+                text=texts, images=[list(v.frames) for v in videos], padding=True,
+                return_tensors="pt").to(self.device)
         return self.processor(
             text=texts, videos=[v.frames for v in videos], padding=True, return_tensors="pt",
             video_metadata=[VideoMetadata(**v.metadata()) for v in videos], do_sample_frames=False,
@@ -102,7 +108,7 @@ class HFBackend:
     def generate(self, requests: list[Request]) -> list[Result]:
         import torch
 
-        texts = [self._chat(r.prompt) for r in requests]
+        texts = [self._chat(r.prompt, len(r.video.frames)) for r in requests]
         inputs = self._inputs(texts, [r.video for r in requests])
         with torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,
@@ -210,7 +216,8 @@ class VLLMBackend:
 def make_backend(name: str, model_path: str, **kw: Any):
     if name == "hf":
         return HFBackend(model_path, **{k: v for k, v in kw.items() if k in (
-            "device", "dtype", "max_new_tokens", "attn_implementation", "compute_p_yes")})
+            "device", "dtype", "max_new_tokens", "attn_implementation", "compute_p_yes",
+            "vision_mode")})
     if name == "vllm":
         return VLLMBackend(model_path, **{k: v for k, v in kw.items() if k in (
             "tensor_parallel_size", "max_new_tokens", "max_model_len", "gpu_memory_utilization",

@@ -152,7 +152,7 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
     pool = start_pool(cfg.workers) if jobs else None  # starts while the model loads
     if pending and backend is None:
         backend = make_backend(cfg.backend, cfg.model, max_new_tokens=cfg.max_new_tokens,
-                               **cfg.backend_kwargs)
+                               vision_mode=spec.mode, **cfg.backend_kwargs)
     t0 = time.monotonic()  # after the model load: items/s measures answering, not start-up
     bar = tqdm(total=len(pending), desc="eval", unit="item", disable=not progress)
     with open(pred_path, "a", encoding="utf-8") as f:

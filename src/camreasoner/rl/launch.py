@@ -1,0 +1,130 @@
+"""``camreasoner rl --backend verl``: prepare the data, run verl's GRPO with our recipe, merge the
+checkpoint into a Hugging Face folder that ``camreasoner eval run`` loads.
+
+Steps:
+1. Data: ``TRAIN_FILE``/``VAL_FILE`` may be verl parquet (used as is), our item files
+   (``.jsonl``) or CamReasoner/OneThinker JSON (``.json``, e.g. CamReasoning-RL-38k); the latter
+   two are converted to parquet under the output folder with ``VIDEO_ROOT`` and checked first
+   (``camreasoner data check``: the run stops listing bad items instead of failing hours later).
+2. ``python -m verl.trainer.main_ppo --config-path EasyR1 --config-name RECIPE`` with the model,
+   data, GPU and output overrides, then the user's Hydra overrides (last wins).
+3. ``python -m verl.model_merger merge --backend fsdp`` on the newest ``global_step_*/actor`` into
+   ``OUTPUT_DIR/hf``.
+
+Multi-node: start Ray first (``ray start --head`` on node 0, ``ray start --address=HEAD:6379`` on
+the others) and pass ``NNODES``; verl then spreads over the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO_RECIPES = Path(__file__).resolve().parents[3] / "EasyR1"
+
+
+@dataclass
+class VerlLaunch:
+    model: str
+    train_file: str
+    val_file: str | None
+    output_dir: str
+    recipe: str = "qwen2_5_vl_7b_grpo"
+    recipes_dir: str = str(REPO_RECIPES)
+    video_root: str | None = None
+    n_gpus: int = 8
+    n_nodes: int = 1
+    tensor_parallel: int = 1
+    overrides: list[str] = field(default_factory=list)
+
+
+def prepare_parquet(path: str, video_root: str | None, out_dir: Path, name: str,
+                    check: bool = True) -> str:
+    """Parquet as is; items or OneThinker JSON converted (and checked) to ``out_dir/name``."""
+    if path.endswith(".parquet"):
+        return path
+    from camreasoner.data import readers
+    from camreasoner.data.convert import write_verl_parquet
+    from camreasoner.data.schema import DataError, read_items, write_items
+
+    if not video_root:
+        raise DataError(f"{path} is not parquet: VIDEO_ROOT is needed to convert it")
+    items = read_items(path) if path.endswith(".jsonl") else readers.read_onethinker(path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if check:
+        from camreasoner.data.check import check_items, format_report
+
+        tmp = out_dir / f"{name}.items.jsonl"
+        write_items(tmp, items)
+        report = check_items(tmp, video_root)
+        if not report.ok:
+            raise DataError(f"bad RL items, fix or drop them before training:\n"
+                            f"{format_report(report)}")
+    target = out_dir / f"{name}.parquet"
+    write_verl_parquet(items, target, video_root)
+    return str(target)
+
+
+def verl_command(cfg: VerlLaunch, train: str, val: str | None) -> list[str]:
+    args = [sys.executable, "-m", "verl.trainer.main_ppo",
+            f"--config-path={Path(cfg.recipes_dir).resolve()}", f"--config-name={cfg.recipe}",
+            f"actor_rollout_ref.model.path={cfg.model}",
+            f"data.train_files={train}",
+            f"data.val_files={val or train}",
+            f"trainer.n_gpus_per_node={cfg.n_gpus}",
+            f"trainer.nnodes={cfg.n_nodes}",
+            f"actor_rollout_ref.rollout.tensor_model_parallel_size={cfg.tensor_parallel}",
+            f"trainer.default_local_dir={Path(cfg.output_dir).resolve()}"]
+    return args + list(cfg.overrides)
+
+
+def latest_actor_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
+    steps = []
+    for p in Path(output_dir).glob("global_step_*"):
+        m = re.fullmatch(r"global_step_(\d+)", p.name)
+        if m and (p / "actor").is_dir():
+            steps.append((int(m.group(1)), p / "actor"))
+    return max(steps)[1] if steps else None
+
+
+def merge_command(actor_dir: Path, target: Path) -> list[str]:
+    return [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
+            "--local_dir", str(actor_dir), "--target_dir", str(target)]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # qwen-vl-utils prefers torchcodec, which needs a system FFmpeg and otherwise drops every
+    # video row without a word; decord bundles its own FFmpeg.
+    env.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
+    env.setdefault("NCCL_NVLS_ENABLE", "0")
+    return env
+
+
+def run(cfg: VerlLaunch, dry_run: bool = False) -> Path | None:
+    out = Path(cfg.output_dir)
+    train = prepare_parquet(cfg.train_file, cfg.video_root, out / "data", "train")
+    val = (prepare_parquet(cfg.val_file, cfg.video_root, out / "data", "val")
+           if cfg.val_file else None)
+    cmd = verl_command(cfg, train, val)
+    log.info("verl: %s", " ".join(cmd))
+    if dry_run:
+        print(" ".join(cmd))
+        return None
+    subprocess.run(cmd, check=True, env=environment())
+    actor = latest_actor_checkpoint(out)
+    if actor is None:
+        log.warning("no checkpoint under %s (trainer.save_freq?): nothing to merge", out)
+        return None
+    target = out / "hf"
+    subprocess.run(merge_command(actor, target), check=True, env=environment())
+    log.info("merged %s into %s (load it with `camreasoner eval run --model %s`)", actor, target,
+             target)
+    return target
