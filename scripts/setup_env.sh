@@ -31,7 +31,10 @@ echo "[setup] installing $LOCK into $VENV (a few minutes on a fresh machine)"
 "$VENV/bin/python" -m pip install --quiet -r "$LOCK"
 "$VENV/bin/python" -m pip install --quiet --no-deps -e .
 if [[ "$MODE" == gpu ]]; then
-  # flash-attn compiles against the installed torch; it is optional (SDPA works without it).
+  # DeepSpeed (the SFT recipes' ZeRO configs) and flash-attn compile against the installed torch,
+  # so they come after it; flash-attn is optional (SDPA works without it).
+  "$VENV/bin/python" -m pip install --quiet --no-build-isolation "deepspeed>=0.16,<0.19" || \
+    echo "[setup] deepspeed did not install; multi-GPU SFT recipes need it"
   "$VENV/bin/python" -m pip install --quiet --no-build-isolation flash-attn || \
     echo "[setup] flash-attn did not install; training falls back to SDPA attention"
 fi

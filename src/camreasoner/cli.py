@@ -169,6 +169,25 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sft(args: argparse.Namespace) -> int:
+    from camreasoner.sft import run_sft
+
+    settings = {"model_name_or_path": args.model, "dataset": args.dataset,
+                "dataset_dir": args.dataset_dir, "media_dir": args.media_dir,
+                "output_dir": args.output_dir}
+    out = run_sft(args.recipe, settings, args.overrides or [], check=not args.no_check,
+                  dry_run=args.dry_run)
+    if args.export_lora_to and not args.dry_run:
+        import yaml
+
+        from camreasoner.sft import export_lora
+
+        cfg = yaml.safe_load((out / "camreasoner_sft_config.yaml").read_text())
+        export_lora(cfg["model_name_or_path"], str(out), args.export_lora_to,
+                    cfg.get("template", "qwen2_vl"))
+    return 0
+
+
 def cmd_rl(args: argparse.Namespace) -> int:
     overrides = list(args.overrides or [])
     if args.backend == "verl":
@@ -332,6 +351,21 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--out", required=True, help="predictions .jsonl (eval score reads it)")
     bg.add_argument("--workers", type=int, default=1)
     bg.set_defaults(func=cmd_baseline)
+
+    sf = sub.add_parser("sft", help="SFT with LLaMA-Factory from LLaMA-Factory/recipes")
+    sf.add_argument("--recipe", default="qwen2_5_vl_7b_full_sft",
+                    help="a recipe name in LLaMA-Factory/recipes, or a YAML path")
+    sf.add_argument("--model")
+    sf.add_argument("--dataset", help="comma-separated dataset_info.json names")
+    sf.add_argument("--dataset-dir")
+    sf.add_argument("--media-dir", help="where the datasets' video paths resolve")
+    sf.add_argument("--output-dir")
+    sf.add_argument("--no-check", action="store_true", help="skip the data check")
+    sf.add_argument("--dry-run", action="store_true")
+    sf.add_argument("--export-lora-to", help="after LoRA training, merge the adapter into the "
+                                             "base model here")
+    sf.add_argument("overrides", nargs="*", help="LLaMA-Factory key=value overrides, last wins")
+    sf.set_defaults(func=cmd_sft)
 
     rl = sub.add_parser("rl", help="GRPO: verl on clusters (default) or TRL on one GPU / the CPU")
     rl.add_argument("--backend", choices=("verl", "trl"), default="verl")

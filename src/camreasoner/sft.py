@@ -1,0 +1,164 @@
+"""``camreasoner sft`` (and ``local_scripts/run_sft.sh``): SFT with LLaMA-Factory from our recipes.
+
+1. Merge the recipe (``LLaMA-Factory/recipes/<name>.yaml``) with the launcher's settings and the
+   user's ``key=value`` overrides (last wins), the way ``llamafactory-cli train recipe.yaml k=v``
+   merges them.
+2. Check the data before any GPU time is spent: every dataset named in ``dataset`` is read from
+   ``dataset_dir/dataset_info.json`` (ShareGPT ``messages`` + ``videos``) and validated with
+   ``camreasoner data check`` against ``media_dir``; a bad item stops the run with the list.
+3. ``llamafactory-cli train`` with the merged config; torchrun (LLaMA-Factory's
+   ``FORCE_TORCHRUN``) for several GPUs or nodes (``NPROC_PER_NODE``, ``NNODES``, ``NODE_RANK``,
+   ``MASTER_ADDR``, ``MASTER_PORT``). LLaMA-Factory resumes from the newest checkpoint in
+   ``output_dir`` by itself.
+4. Training curves (loss, grad norm, learning rate) from ``trainer_state.json`` as
+   ``output_dir/training_curves.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = REPO / "LLaMA-Factory" / "recipes"
+
+
+def parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def merged_config(recipe: str | os.PathLike[str], settings: dict[str, Any],
+                  overrides: list[str]) -> dict[str, Any]:
+    import yaml
+
+    path = Path(recipe)
+    if not path.suffix:
+        path = RECIPES / f"{recipe}.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg.update({k: v for k, v in settings.items() if v is not None})
+    for ov in overrides:
+        if "=" not in ov:
+            raise ValueError(f"override {ov!r} is not key=value")
+        key, value = ov.split("=", 1)
+        cfg[key.strip()] = parse_value(value)
+    return cfg
+
+
+def check_datasets(cfg: dict[str, Any]) -> int:
+    """Validate every dataset of the config; returns the item count. Raises DataError listing
+    bad items."""
+    from camreasoner.data import readers
+    from camreasoner.data.check import check_items, format_report
+    from camreasoner.data.schema import DataError, write_items
+
+    dataset_dir = Path(cfg.get("dataset_dir", "data"))
+    info_path = dataset_dir / "dataset_info.json"
+    if not info_path.is_file():
+        raise DataError(f"no dataset_info.json in {dataset_dir}", where=str(info_path))
+    info = json.loads(info_path.read_text())
+    media = cfg.get("media_dir") or str(dataset_dir)
+    total = 0
+    for name in str(cfg["dataset"]).split(","):
+        name = name.strip()
+        if name not in info:
+            raise DataError(f"dataset {name!r} is not registered (known: {sorted(info)})",
+                            where=str(info_path))
+        path = dataset_dir / info[name]["file_name"]
+        items = readers.read_sharegpt(path)
+        tmp = Path(cfg["output_dir"]) / f".check_{name}.jsonl"
+        write_items(tmp, items)
+        report = check_items(tmp, media, progress=False)
+        tmp.unlink()
+        if not report.ok:
+            raise DataError(f"dataset {name!r} has bad items; fix or drop them before training:\n"
+                            f"{format_report(report)}")
+        total += len(items)
+        log.info("dataset %s: %d items, %d videos, all good", name, len(items), report.n_videos)
+    return total
+
+
+def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
+    """Loss, grad norm and learning rate per step from trainer_state.json, as one PNG."""
+    state_path = Path(output_dir) / "trainer_state.json"
+    if not state_path.is_file():
+        log.warning("no trainer_state.json in %s: no curves", output_dir)
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = json.loads(state_path.read_text()).get("log_history", [])
+    keys = [k for k in ("loss", "grad_norm", "learning_rate") if any(k in h for h in history)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.4))
+    axes = [axes] if len(keys) == 1 else axes
+    for ax, key in zip(axes, keys):
+        pts = [(h["step"], h[key]) for h in history if key in h and "step" in h]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".")
+        ax.set_title(key.replace("_", " "))
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(output_dir) / "training_curves.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def run_sft(recipe: str, settings: dict[str, Any], overrides: list[str], check: bool = True,
+            dry_run: bool = False) -> Path:
+    import yaml
+
+    cfg = merged_config(recipe, settings, overrides)
+    out = Path(cfg["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    if check:
+        check_datasets(cfg)
+    config_path = out / "camreasoner_sft_config.yaml"
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    env = dict(os.environ)
+    nproc = int(env.get("NPROC_PER_NODE", "1") or 1)
+    nnodes = int(env.get("NNODES", "1") or 1)
+    if nproc > 1 or nnodes > 1:
+        env["FORCE_TORCHRUN"] = "1"
+    env.setdefault("NCCL_NVLS_ENABLE", "0")
+    cli = Path(sys.executable).with_name("llamafactory-cli")
+    cmd = [str(cli) if cli.exists() else "llamafactory-cli", "train", str(config_path)]
+    log.info("SFT: %s (nproc %d, nnodes %d)", " ".join(cmd), nproc, nnodes)
+    if dry_run:
+        print(" ".join(cmd))
+        return out
+    subprocess.run(cmd, check=True, env=env)
+    curves = plot_curves(out)
+    if curves:
+        log.info("training curves: %s", curves)
+    return out
+
+
+def export_lora(base_model: str, adapter_dir: str, export_dir: str,
+                template: str = "qwen2_vl") -> Path:
+    """Merge a LoRA adapter into its base with ``llamafactory-cli export``; the folder then loads
+    with transformers (and ``camreasoner eval run``)."""
+    import yaml
+
+    out = Path(export_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {"model_name_or_path": base_model, "adapter_name_or_path": adapter_dir,
+           "template": template, "finetuning_type": "lora", "trust_remote_code": True,
+           "export_dir": str(out), "export_size": 5, "export_device": "cpu",
+           "export_legacy_format": False}
+    path = out / "camreasoner_export.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cli = Path(sys.executable).with_name("llamafactory-cli")
+    subprocess.run([str(cli) if cli.exists() else "llamafactory-cli", "export", str(path)],
+                   check=True)
+    return out

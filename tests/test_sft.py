@@ -1,0 +1,118 @@
+"""SFT on LLaMA-Factory: recipes through LLaMA-Factory's own parser, and real CPU training of the
+tiny model through run_sft.sh (full and LoRA), with the data check, resume and curves."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from camreasoner.vision import DEFAULT_VISION, TINY_VISION
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted((REPO / "LLaMA-Factory" / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipes_parse_with_llamafactory_and_share_the_vision_spec(recipe, tiny_model):
+    from llamafactory.hparams.parser import _parse_train_args
+
+    text = recipe.read_text()
+    assert text.startswith("# Launch:"), "every recipe opens with its launch command"
+    cfg = yaml.safe_load(text)
+    spec = TINY_VISION if recipe.stem.startswith("tiny") else DEFAULT_VISION
+    assert {k: cfg[k] for k in spec.llamafactory_args()} == spec.llamafactory_args()
+    if "deepspeed" in cfg:
+        assert (REPO / cfg["deepspeed"]).is_file()
+    # The machine here has no GPU and no DeepSpeed: only those keys are changed for parsing;
+    # every other key and value goes through LLaMA-Factory's own dataclasses.
+    cfg.update(model_name_or_path=str(tiny_model), bf16=False, use_cpu=True)
+    cfg.pop("deepspeed", None)
+    model_args, data_args, training_args, finetuning_args, _ = _parse_train_args(cfg)
+    assert data_args.template == "qwen2_vl" and finetuning_args.stage == "sft"
+
+
+@pytest.fixture(scope="module")
+def synth_sft(tmp_path_factory):
+    from camreasoner.synth.build import build
+
+    out = tmp_path_factory.mktemp("synth_sft")
+    build(out, clips=16, seed=1, size=96, frames=8, fps=4, progress=False)
+    return out
+
+
+def _run_sft(recipe, tiny_model, data_dir, out, *extra, media=None):
+    env = {**os.environ, "VENV": str(Path(sys.executable).parents[1]), "RECIPE": recipe,
+           "MODEL_PATH": str(tiny_model), "DATASET_DIR": str(data_dir),
+           "MEDIA_DIR": str(media or data_dir / "videos"), "DATA": "synthetic_ota",
+           "OUTPUT_DIR": str(out)}
+    return subprocess.run(["bash", "local_scripts/run_sft.sh", *extra], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _losses(out):
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    return [h["loss"] for h in history if "loss" in h]
+
+
+@pytest.mark.slow
+def test_full_sft_trains_and_the_model_answers_in_ota(synth_sft, tiny_model, tmp_path):
+    out = tmp_path / "sft"
+    r = _run_sft("tiny_cpu_sft", tiny_model, synth_sft, out, "num_train_epochs=10",
+                 "save_steps=1000")
+    assert r.returncode == 0, r.stderr[-4000:]
+    losses = _losses(out)
+    assert len(losses) == 120  # 48 chains / batch 4 x 10 epochs
+    assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 - 3.0  # 6.9 -> ~1 when measured
+    assert (out / "training_curves.png").stat().st_size > 10_000
+    run = subprocess.run([sys.executable, "-m", "camreasoner", "eval", "run", "--model", str(out),
+                          "--items", str(synth_sft / "items_mc.jsonl"), "--video-root",
+                          str(synth_sft / "videos"), "--out", str(tmp_path / "eval"), "--vision",
+                          "tiny", "--max-new-tokens", "120", "--workers", "0", "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    preds = [json.loads(x) for x in (tmp_path / "eval" / "predictions.jsonl").open()]
+    assert sum(p["response"].startswith("<observation>") for p in preds) >= 12
+
+
+def test_lora_sft_trains_and_its_merged_export_loads(synth_sft, tiny_model, tmp_path):
+    out, merged = tmp_path / "lora", tmp_path / "merged"
+    r = _run_sft("tiny_cpu_lora_sft", tiny_model, synth_sft, out, "--export-lora-to", str(merged),
+                 "num_train_epochs=1")
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert (out / "adapter_model.safetensors").is_file()
+    losses = _losses(out)
+    assert len(losses) == 12 and losses[-1] < losses[0]
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(merged)
+    base = load_file(tiny_model / "model.safetensors")
+    after = {k: v for k, v in model.state_dict().items()}
+    assert any(not torch.equal(base[k], after[k]) for k in base if k in after)
+
+
+def test_resume_and_the_data_check(synth_sft, tiny_model, tmp_path):
+    out = tmp_path / "resume"
+    r = _run_sft("tiny_cpu_sft", tiny_model, synth_sft, out, "max_steps=4", "save_steps=2")
+    assert r.returncode == 0, r.stderr[-4000:]
+    r = _run_sft("tiny_cpu_sft", tiny_model, synth_sft, out, "max_steps=6", "save_steps=2")
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "Resuming training from" in r.stdout + r.stderr and "checkpoint-4" in r.stdout + r.stderr
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 6
+    # A missing video stops the run before training, naming the item.
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    import shutil
+
+    for f in (synth_sft / "videos").iterdir():
+        if f.name != "clip000003.mp4":
+            shutil.copy(f, videos / f.name)
+    r = _run_sft("tiny_cpu_sft", tiny_model, synth_sft, tmp_path / "bad", media=videos)
+    assert r.returncode == 2
+    assert "has bad items" in r.stderr and "clip000003.mp4: file not found" in r.stderr
+    assert r.stderr.count("file not found") == 3  # its 3 chains (1 MC + 2 binary), nothing else
