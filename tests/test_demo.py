@@ -1,17 +1,20 @@
 import json
 
 
-def test_demo_runs_every_stage_and_resumes(tmp_path):
-    from camreasoner.demo import run_demo
+def test_reduced_demo_runs_every_stage_end_to_end_and_resumes(tmp_path):
+    from camreasoner.demo import PRESETS, run_demo
 
-    out = run_demo(tmp_path / "demo")
+    out = run_demo(tmp_path / "demo", PRESETS["ci"])
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary) == ["data", "check", "convert", "model", "eval", "report"]
-    assert summary["check"] == {"items": 6, "videos": 6, "seconds": summary["check"]["seconds"]}
-    assert (out / "report" / "report.html").is_file()
-    metrics = json.loads((out / "eval" / "base" / "metrics.json").read_text())
-    assert set(metrics["binary"]["per_task"]) == {"Pan_Right", "Static", "Tilt_Down"}
-    # A second run finds every stage complete and redoes nothing.
-    before = (out / "eval" / "base" / "predictions.jsonl").stat().st_mtime_ns
-    run_demo(tmp_path / "demo")
-    assert (out / "eval" / "base" / "predictions.jsonl").stat().st_mtime_ns == before
+    assert list(summary) == ["data", "model", "sft", "rl", "eval", "report"]
+    assert summary["rl"]["steps"] == 2
+    assert set(summary["eval"]) >= {"base", "sft", "rl", "geometric"}
+    html = (out / "report" / "report.html").read_text()
+    for name in ("base", "sft", "rl", "geometric", "Random Chance", "training_curves"):
+        assert name in html
+    md = (out / "report" / "report.md").read_text()
+    assert "which_motion" in md
+    # Killed after the report? Nothing is redone.
+    before = (out / "eval" / "sft" / "predictions.jsonl").stat().st_mtime_ns
+    run_demo(tmp_path / "demo", PRESETS["ci"])
+    assert (out / "eval" / "sft" / "predictions.jsonl").stat().st_mtime_ns == before

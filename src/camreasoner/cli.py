@@ -221,9 +221,9 @@ def cmd_rl(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from camreasoner.demo import run_demo
+    from camreasoner.demo import PRESETS, run_demo
 
-    out = run_demo(args.out)
+    out = run_demo(args.out, PRESETS[args.preset])
     print(f"demo report: {out / 'report' / 'report.html'}")
     print(f"demo output: {out}")
     return 0
@@ -395,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")
+    m.add_argument("--preset", choices=("cpu", "ci"), default="cpu",
+                   help="cpu: the full CPU demo; ci: every stage on less data")
     m.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="dev_command",

@@ -220,7 +220,10 @@ window.addEventListener('DOMContentLoaded',()=>{
 
 
 def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
-                 max_items: int = 300, frames_per_strip: int = 4) -> Path:
+                 max_items: int = 300, frames_per_strip: int = 4,
+                 extra_images: list[str | os.PathLike[str]] | None = None) -> Path:
+    """Write the report for ``run_dirs`` (side by side) into ``out``; ``extra_images`` (PNG files
+    such as training curves) are copied beside it and shown under the plots."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs = [load_run(d) for d in run_dirs]
@@ -313,6 +316,17 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
     opts_run = "".join(f"<option value='{k}'>{html.escape(r['name'])}</option>"
                        for k, r in enumerate(runs))
     body_tables = "".join(html_sections)
+    import shutil
+
+    for img in extra_images or []:
+        img = Path(img)
+        if img.is_file():
+            target = out / img.name
+            if target.resolve() != img.resolve():
+                shutil.copy(img, target)
+            plots.append(target)
+        else:
+            log.warning("extra image %s not found: left out of the report", img)
     plot_html = "".join(f"<img class='plot' src='{_png_uri(p)}' alt='{p.stem}'>" for p in plots)
     items_html = "".join(_item_html(it, runs, strips[it.id]) for it in shown)
     page = f"""<!doctype html><html><head><meta charset='utf-8'>
