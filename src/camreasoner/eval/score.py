@@ -159,8 +159,10 @@ def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
                 "positives": int(sum(y)),
                 **binary_counts[task],
             }
-        aps = [v["ap"] for v in per_task.values() if v["ap"] is not None]
-        aps_prob = [v["ap_prob"] for v in per_task.values()]
+        # A primitive with no positive item has no AP; the averages skip it (counted in n).
+        defined = [v for v in per_task.values() if v["ap"] is not None]
+        aps = [v["ap"] for v in defined]
+        aps_prob = [v["ap_prob"] for v in defined]
         metrics["binary"] = {
             "per_task": per_task,
             "avg_ap": round(float(np.mean(aps)), 4) if aps else None,
