@@ -71,19 +71,9 @@ def repair_tail(path: Path) -> int:
 
 def load_done(path: Path, retry_errors: bool) -> dict[str, dict]:
     """``id -> last line`` of finished items (error lines count unless ``retry_errors``)."""
-    done: dict[str, dict] = {}
-    if not path.exists():
-        return done
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                raise DataError("invalid JSON in an existing predictions file",
-                                where=f"{path}:{lineno}") from None
-            done[rec["id"]] = rec
+    from camreasoner.eval.score import read_predictions
+
+    done = read_predictions(path) if path.exists() else {}
     if retry_errors:
         done = {k: v for k, v in done.items() if not v.get("error")}
     return done
