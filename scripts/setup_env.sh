@@ -27,9 +27,12 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
 echo "[setup] installing $LOCK into $VENV (a few minutes on a fresh machine)"
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -r "$LOCK"
-"$VENV/bin/python" -m pip install --quiet --no-deps -e .
+# The machines' pip config lists a second local index that lacks most names; pip warns once per
+# package about it. The filter drops only those lines (pipefail keeps pip's exit status).
+quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+quiet "$VENV/bin/python" -m pip install --quiet --upgrade pip
+quiet "$VENV/bin/python" -m pip install --quiet -r "$LOCK"
+quiet "$VENV/bin/python" -m pip install --quiet --no-deps -e .
 if [[ "$MODE" == gpu ]]; then
   # DeepSpeed (the SFT recipes' ZeRO configs) and flash-attn compile against the installed torch,
   # so they come after it; flash-attn is optional (SDPA works without it).
