@@ -192,19 +192,17 @@ class VLLMBackend:
 
     def _fill_p_yes(self, requests, texts, results) -> None:
         tok = self.processor.tokenizer
-        jobs, cands = [], []
+        jobs, cands, score_prompts = [], [], []
         for i, (req, text, res) in enumerate(zip(requests, texts, results)):
             if not req.yes_no_letters:
                 continue
             common, toks = divergent_tokens(tok, answer_prefix(res.response), req.yes_no_letters)
             jobs.append(i)
             cands.append(toks)
-            prompt = self._prompt(text + tok.decode(common), req.video)
-            results[i].extra["_score_prompt"] = prompt
+            score_prompts.append(self._prompt(text + tok.decode(common), req.video))
         if not jobs:
             return
-        outs = self.llm.generate([results[i].extra.pop("_score_prompt") for i in jobs],
-                                 self.scoring, use_tqdm=False)
+        outs = self.llm.generate(score_prompts, self.scoring, use_tqdm=False)
         for i, toks, o in zip(jobs, cands, outs):
             lp = o.outputs[0].logprobs[0] if o.outputs[0].logprobs else {}
             # Letters missing from the top-20 get a floor far below any listed logprob.
