@@ -187,30 +187,29 @@ def observation(c: dict[str, float], rng: np.random.Generator) -> str:
     return " ".join(said)
 
 
+# (why the kind of movement, {primitive: why its direction}) for movements that shift the view.
+_SHIFT_REASONS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("A shift with no parallax means the camera rotated in place rather than moving through the "
+     "scene.",
+     {"Pan_Left": "The view slides right because the camera turns left: a pan left.",
+      "Pan_Right": "The view slides left because the camera turns right: a pan right.",
+      "Tilt_Up": "The view slides down because the camera points upward: a tilt up.",
+      "Tilt_Down": "The view slides up because the camera points downward: a tilt down."}),
+    ("Parallax, near objects moving more than far ones, shows the camera itself translated.",
+     {"Move_Left": "The scene moves right, so the camera moved left: a truck left.",
+      "Move_Right": "The scene moves left, so the camera moved right: a truck right.",
+      "Move_Up": "The scene moves down, so the camera rose: a pedestal up.",
+      "Move_Down": "The scene moves up, so the camera lowered: a pedestal down."}),
+)
+
+
 def reasoning(motion: Motion, c: dict[str, float], rng: np.random.Generator) -> str:
     steps = []
     prims = set(motion.primitives)
-    if prims & {"Pan_Left", "Pan_Right", "Tilt_Up", "Tilt_Down"}:
-        steps.append("A shift with no parallax means the camera rotated in place rather than "
-                     "moving through the scene.")
-        for p in ("Pan_Left", "Pan_Right", "Tilt_Up", "Tilt_Down"):
-            if p in prims:
-                steps.append({
-                    "Pan_Left": "The view slides right because the camera turns left: a pan left.",
-                    "Pan_Right": "The view slides left because the camera turns right: a pan right.",
-                    "Tilt_Up": "The view slides down because the camera points upward: a tilt up.",
-                    "Tilt_Down": "The view slides up because the camera points downward: a tilt "
-                                 "down."}[p])
-    if prims & {"Move_Left", "Move_Right", "Move_Up", "Move_Down"}:
-        steps.append("Parallax, near objects moving more than far ones, shows the camera itself "
-                     "translated.")
-        for p in ("Move_Left", "Move_Right", "Move_Up", "Move_Down"):
-            if p in prims:
-                steps.append({
-                    "Move_Left": "The scene moves right, so the camera moved left: a truck left.",
-                    "Move_Right": "The scene moves left, so the camera moved right: a truck right.",
-                    "Move_Up": "The scene moves down, so the camera rose: a pedestal up.",
-                    "Move_Down": "The scene moves up, so the camera lowered: a pedestal down."}[p])
+    for intro, explained in _SHIFT_REASONS:
+        if prims & explained.keys():
+            steps.append(intro)
+            steps += [explained[p] for p in explained if p in prims]
     if motion.is_dolly_zoom:
         steps.append("The subject keeps its size while the background changes scale around it: "
                      "the camera moves along its axis while zooming the other way, a dolly zoom.")
