@@ -13,7 +13,7 @@ softmax over those two logits. It is computed for yes/no items only.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ class Result:
     response: str
     p_yes: float | None = None
     generated_tokens: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def answer_prefix(response: str) -> str:

@@ -25,7 +25,6 @@ from typing import Any
 from camreasoner import prompts
 from camreasoner.data.schema import DataError, Item, read_items, resolve_video
 from camreasoner.eval.frames import FrameJob, prefetch, start_pool
-from camreasoner.prompts import split_option
 from camreasoner.vision import DEFAULT_VISION, VisionSpec
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
 
     from camreasoner.data.benchmark import sha256_file
     from camreasoner.eval.backends import Request, make_backend
-    from camreasoner.eval.score import yes_letter
+    from camreasoner.eval.score import yes_no_letters
 
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -175,13 +174,8 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
                 write({"id": key, "response": None, "error": error})
                 bar.update(1)
                 continue
-            yl = yes_letter(item)
-            letters = None
-            if yl is not None:
-                no = next(split_option(o)[0] for o in item.options if split_option(o)[0] != yl)
-                letters = (no, yl)
             batch.append(Request(item.id, prompts.render_item_prompt(item, cfg.instruction),
-                                 video, letters))
+                                 video, yes_no_letters(item)))
             if len(batch) >= cfg.batch_size:
                 flush_batch()
         flush_batch()

@@ -50,7 +50,7 @@ def read_predictions(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError:
-            if lineno == len(lines) or (lineno == len(lines) - 1 and not lines[-1]):
+            if lineno == len(lines):  # no newline after it: the write was cut off
                 log.warning("%s:%d: ignoring a truncated last line", path, lineno)
                 continue
             raise DataError("invalid JSON", where=f"{path}:{lineno}") from None
@@ -76,6 +76,15 @@ def yes_letter(item: Item) -> str | None:
     if set(texts) == {"yes", "no"}:
         return texts["yes"]
     return None
+
+
+def yes_no_letters(item: Item) -> tuple[str, str] | None:
+    """``(no letter, yes letter)`` of a yes/no item, else None."""
+    yes = yes_letter(item) if item.options else None
+    if yes is None:
+        return None
+    no = next(letter for letter in (split_option(o)[0] for o in item.options) if letter != yes)
+    return no, yes
 
 
 def _judge(item: Item, pred: dict | None, strict_format: bool) -> tuple[str | None, str]:
@@ -227,11 +236,10 @@ def chance_predictions(items: Iterable[Item]) -> dict[str, dict[str, Any]]:
     """Answer "No" everywhere (with p_yes = 0): the seed's Random Chance row for binary AP."""
     preds = {}
     for item in items:
-        yl = yes_letter(item) if item.options else None
-        if yl is None:
-            continue
-        no = next(split_option(o)[0] for o in item.options if split_option(o)[0] != yl)
-        preds[item.id] = {"id": item.id, "response": f"<answer>{no}</answer>", "p_yes": 0.0}
+        letters = yes_no_letters(item)
+        if letters is not None:
+            preds[item.id] = {"id": item.id, "response": f"<answer>{letters[0]}</answer>",
+                              "p_yes": 0.0}
     return preds
 
 
