@@ -23,48 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def build_model(tmp: Path, layers: int | None):
-    import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLConfig
-
-    from camreasoner.dev.tiny_model import build_tiny_model
-
-    tiny = build_tiny_model(tmp / "tiny")
-    proc = AutoProcessor.from_pretrained(tiny)
-    tok = proc.tokenizer
-    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>",
-                                                      "<|vision_start|>", "<|vision_end|>",
-                                                      "<|im_end|>", "<|endoftext|>")}
-    # Qwen2.5-VL-7B-Instruct's shape.
-    cfg = Qwen2_5_VLConfig(
-        text_config={"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
-                     "num_hidden_layers": layers or 28, "num_attention_heads": 28,
-                     "num_key_value_heads": 4, "max_position_embeddings": 128000,
-                     "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
-                                         "mrope_section": [16, 24, 24]},
-                     "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-                     "bos_token_id": ids["<|endoftext|>"]},
-        vision_config={"depth": 32, "hidden_size": 1280, "intermediate_size": 3420,
-                       "num_heads": 16, "out_hidden_size": 3584,
-                       "fullatt_block_indexes": [7, 15, 23, 31], "window_size": 112,
-                       "tokens_per_second": 2},
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-    )
-    with torch.device("cuda"):
-        model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.bfloat16,
-                                                        attn_implementation="sdpa")
-    model.eval()
-    out = tmp / "model7b"
-    model.save_pretrained(out)
-    proc.video_processor.min_pixels = proc.image_processor.min_pixels = 16 * 784
-    proc.video_processor.max_pixels = proc.image_processor.max_pixels = 144 * 784
-    proc.save_pretrained(out)
-    n = sum(p.numel() for p in model.parameters())
-    del model
-    torch.cuda.empty_cache()
-    return out, n
+from _qwen7b import build_model
 
 
 def main() -> None:

@@ -101,3 +101,48 @@ def test_cli_convert_onethinker_to_items_and_verl(tmp_path, clip_root):
                  str(tmp_path / "rl.parquet"), "--video-root", str(clip_root)]) == 0
     (back,) = convert.read_verl_parquet(tmp_path / "rl.parquet", clip_root)
     assert (back.id, back.video, back.answer) == ("Pan_Left_1", "pan.mp4", "B")
+
+
+def _frames_source(tmp_path):
+    """Two records on one clip, one on another: a ShareGPT video file as write_sharegpt makes it."""
+    from camreasoner.dev.clips import write_clip
+
+    root = tmp_path / "videos"
+    write_clip(root / "a.mp4", frames=8, width=64, height=64, fps=4)  # 2 s
+    write_clip(root / "b.mp4", frames=8, width=64, height=64, fps=4, seed=3)
+    items = [make_item(id="r1", video="a.mp4", extra={"response": RESPONSE}),
+             make_item(id="r2", video="a.mp4", extra={"response": RESPONSE}),
+             make_item(id="r3", video="b.mp4", extra={"response": RESPONSE})]
+    convert.write_sharegpt(items, tmp_path / "sft.json", dataset_name="synthetic_ota")
+    return root
+
+
+def test_sharegpt_as_frames_writes_one_image_per_sampled_frame(tmp_path):
+    from PIL import Image
+
+    root = _frames_source(tmp_path)
+    spec = TINY_VISION.with_overrides(fps=2.0, mode="frames")  # 2 s at 2 fps -> 4 frames
+    out = tmp_path / "frames_set" / "sft_frames.json"
+    entry = convert.sharegpt_as_frames(tmp_path / "sft.json", root, spec, out, "ota_frames")
+    assert entry["columns"] == {"messages": "messages", "images": "images"}
+    info = json.loads((out.parent / "dataset_info.json").read_text())
+    assert info["ota_frames"] == entry
+    recs = json.loads(out.read_text())
+    assert [r["id"] for r in recs] == ["r1", "r2", "r3"]
+    source = json.loads((tmp_path / "sft.json").read_text())
+    for rec, src in zip(recs, source, strict=True):
+        assert "videos" not in rec and len(rec["images"]) == 4
+        assert rec["messages"][0]["content"] == "<image>" * 4 + src["messages"][0]["content"][7:]
+        assert rec["messages"][1] == src["messages"][1]
+    # One clip's frames are written once and shared by its records.
+    assert recs[0]["images"] == recs[1]["images"] != recs[2]["images"]
+    assert len(list((out.parent / "frames").rglob("*.png"))) == 8
+    with Image.open(out.parent / recs[2]["images"][0]) as im:
+        assert im.size == (56, 56)  # 64x64 rounded to the 28-px grid inside 3,136..12,544 px
+
+
+def test_sharegpt_as_frames_names_the_record_whose_clip_is_missing(tmp_path):
+    root = _frames_source(tmp_path)
+    (root / "b.mp4").unlink()
+    with pytest.raises(DataError, match=r"r3.*videos"):
+        convert.sharegpt_as_frames(tmp_path / "sft.json", root, TINY_VISION, tmp_path / "f" / "x.json")

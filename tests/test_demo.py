@@ -18,3 +18,24 @@ def test_reduced_demo_runs_every_stage_end_to_end_and_resumes(tmp_path):
     before = (out / "eval" / "sft" / "predictions.jsonl").stat().st_mtime_ns
     run_demo(tmp_path / "demo", PRESETS["ci"])
     assert (out / "eval" / "sft" / "predictions.jsonl").stat().st_mtime_ns == before
+
+
+def test_gpu_preset_model_and_token_budgets(tmp_path):
+    """The GPU preset's model builds (tens of millions of parameters) and its generation budgets
+    hold the longest synthetic chain: a cut chain has no <answer>, so RL's format reward would
+    be 0 for every completion and GRPO would have nothing to learn from (seen on the H100)."""
+    from camreasoner.demo import PRESETS
+    from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
+    from camreasoner.synth.build import build
+    from transformers import AutoTokenizer
+
+    cfg = PRESETS["gpu"]
+    assert cfg.vision_mode == "frames" and not cfg.use_cpu
+    model = build_tiny_model(tmp_path / "m", TinyModelSpec(**dict(cfg.model)))
+    n_params = json.loads((model / "camreasoner_tiny.json").read_text())["parameters"]
+    assert 10e6 < n_params < 100e6
+    build(tmp_path / "s", 24, seed=0, size=cfg.size, frames=cfg.frames, fps=cfg.fps, progress=False)
+    tok = AutoTokenizer.from_pretrained(model)
+    chains = [r["messages"][1]["content"] for r in json.loads((tmp_path / "s" / "sft.json").read_text())]
+    longest = max(len(tok(c)["input_ids"]) for c in chains) + 1  # + <|im_end|>
+    assert longest <= cfg.rl_completion_tokens and longest <= cfg.max_new_tokens

@@ -24,6 +24,8 @@ def test_recipes_parse_with_llamafactory_and_share_the_vision_spec(recipe, tiny_
     assert text.startswith("# Launch:"), "every recipe opens with its launch command"
     cfg = yaml.safe_load(text)
     spec = TINY_VISION if recipe.stem.startswith("tiny") else DEFAULT_VISION
+    if "image_max_pixels" in cfg:  # a frames-mode recipe (the GPU demo's)
+        spec = spec.with_overrides(mode="frames")
     assert {k: cfg[k] for k in spec.llamafactory_args()} == spec.llamafactory_args()
     if "deepspeed" in cfg:
         assert (REPO / cfg["deepspeed"]).is_file()
@@ -116,3 +118,27 @@ def test_resume_and_the_data_check(synth_sft, tiny_model, tmp_path):
     assert r.returncode == 2
     assert "has bad items" in r.stderr and "clip000003.mp4: file not found" in r.stderr
     assert r.stderr.count("file not found") == 3  # its 3 chains (1 MC + 2 binary), nothing else
+
+
+def test_frames_datasets_are_checked_before_training(synth_sft, tmp_path):
+    from camreasoner.data.convert import sharegpt_as_frames
+    from camreasoner.data.schema import DataError
+    from camreasoner.sft import check_datasets
+
+    spec = TINY_VISION.with_overrides(mode="frames")
+    data = tmp_path / "data"
+    sharegpt_as_frames(synth_sft / "sft.json", synth_sft / "videos", spec,
+                       data / "sft_frames.json", "frames_set")
+    cfg = {"dataset": "frames_set", "dataset_dir": str(data), "media_dir": str(data),
+           "output_dir": str(tmp_path / "out")}
+    n = len(json.loads((synth_sft / "sft.json").read_text()))
+    assert check_datasets(cfg) == n
+    recs = json.loads((data / "sft_frames.json").read_text())
+    (data / recs[0]["images"][1]).unlink()  # a lost frame
+    recs[2]["messages"][0]["content"] = recs[2]["messages"][0]["content"].replace("<image>", "", 1)
+    (data / "sft_frames.json").write_text(json.dumps(recs))
+    with pytest.raises(DataError) as e:
+        check_datasets(cfg)
+    msg = str(e.value)
+    assert f"{recs[0]['id']}: image {recs[0]['images'][1]}" in msg
+    assert f"{recs[2]['id']}: 8 images but a different number of <image> tags" in msg

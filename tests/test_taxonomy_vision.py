@@ -60,3 +60,11 @@ def test_vision_forms_agree():
 def test_bad_vision_settings_are_rejected(kw, msg):
     with pytest.raises(ValueError, match=msg):
         vision.VisionSpec(**kw)
+
+
+def test_frames_mode_adds_the_image_bounds_for_llamafactory():
+    from camreasoner.vision import TINY_VISION
+
+    args = TINY_VISION.with_overrides(mode="frames").llamafactory_args()
+    assert args == {**TINY_VISION.llamafactory_args(), "image_min_pixels": 3136,
+                    "image_max_pixels": 12544}

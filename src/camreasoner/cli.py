@@ -395,8 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")
-    m.add_argument("--preset", choices=("cpu", "ci"), default="cpu",
-                   help="cpu: the full CPU demo; ci: every stage on less data")
+    m.add_argument("--preset", choices=("cpu", "ci", "gpu"), default="cpu",
+                   help="cpu: the full CPU demo; ci: every stage on less data; gpu: a ~20M-"
+                        "parameter model on a larger corpus, one GPU, ~10 minutes")
     m.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="dev_command",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +31,39 @@ class DemoConfig:
     sft_epochs: float = 5.0
     rl_steps: int = 8
     rl_generations: int = 4
+    rl_prompts: int = 1  # prompts a step; each gets rl_generations completions
+    rl_learning_rate: float = 5e-4
+    # The synthetic chains are ~100-330 tokens with the tiny tokenizer (tests/test_demo.py checks
+    # the GPU preset holds the longest); the CPU presets cut them to keep CPU time down.
+    rl_completion_tokens: int = 96
     max_new_tokens: int = 160
     eval_sets: tuple[str, ...] = ("items_binary.jsonl", "items_mc.jsonl")
+    # TinyModelSpec overrides, as (field, value) pairs (the default: the ~0.2M-parameter model).
+    model: tuple[tuple[str, Any], ...] = ()
+    # "video": SFT on videos (LLaMA-Factory's video path), RL and its eval on frames (TRL trains
+    # on images only). "frames": every stage on frames, so RL continues what SFT learned.
+    vision_mode: str = "video"
+    sft_recipe: str = "tiny_cpu_sft"
+    use_cpu: bool = True
+    eval_batch: int = 8
+    workers: int = 2
 
 
 PRESETS = {
     "cpu": DemoConfig(),
     # What CI runs: every stage, on less data.
     "ci": DemoConfig(train_clips=12, test_clips=6, sft_epochs=2.0, rl_steps=2, max_new_tokens=48),
+    # One GPU (H100/H200), inside 10 minutes: a ~20M-parameter model, a larger corpus, every
+    # stage on frames. docs/benchmarks.md has what it measured.
+    "gpu": DemoConfig(
+        train_clips=1600, test_clips=20, size=112, sft_epochs=2.0, rl_steps=12,
+        rl_generations=8, rl_prompts=4, rl_learning_rate=5e-5, rl_completion_tokens=384,
+        max_new_tokens=384,
+        model=(("hidden_size", 384), ("intermediate_size", 1536), ("num_layers", 6),
+               ("num_heads", 6), ("num_kv_heads", 2), ("vision_depth", 4),
+               ("vision_hidden", 128), ("vision_heads", 4)),
+        vision_mode="frames", sft_recipe="tiny_gpu_sft", use_cpu=False, eval_batch=128,
+        workers=16),
 }
 
 
@@ -87,22 +113,24 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
     video_spec = VisionSpec(fps=float(cfg.fps), max_frames=cfg.frames, min_pixels=4 * 784,
                             max_pixels=16 * 784)
     frames_spec = VisionSpec(**{**video_spec.to_dict(), "mode": "frames"})
+    sft_spec = frames_spec if cfg.vision_mode == "frames" else video_spec
 
     def data(d: Path) -> dict:
         from camreasoner.synth.build import build
 
         a = build(train_dir, cfg.train_clips, seed=0, size=cfg.size, frames=cfg.frames,
-                  fps=cfg.fps, workers=2)
+                  fps=cfg.fps, workers=cfg.workers)
         b = build(test_dir, cfg.test_clips, seed=10_000, size=cfg.size, frames=cfg.frames,
-                  fps=cfg.fps, workers=2)
+                  fps=cfg.fps, workers=cfg.workers)
         n = _merge_items(test_dir, cfg.eval_sets, eval_items)
         return {"train_items": a["items"], "test_items": n}
 
     def model(d: Path) -> dict:
-        from camreasoner.dev.tiny_model import build_tiny_model
+        from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
 
-        build_tiny_model(d / "tiny")
-        return {"model": str(d / "tiny")}
+        build_tiny_model(d / "tiny", TinyModelSpec(**dict(cfg.model)))
+        meta = json.loads((d / "tiny" / "camreasoner_tiny.json").read_text())
+        return {"model": str(d / "tiny"), "parameters": meta["parameters"]}
 
     def sft(d: Path) -> dict:
         from camreasoner.sft import run_sft
@@ -110,7 +138,14 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
         settings = {"model_name_or_path": str(out / "model" / "tiny"), "dataset": "synthetic_ota",
                     "dataset_dir": str(train_dir), "media_dir": str(train_dir / "videos"),
                     "output_dir": str(d / "model")}
-        run_sft("tiny_cpu_sft", settings, [f"num_train_epochs={cfg.sft_epochs}",
+        if cfg.vision_mode == "frames":
+            from camreasoner.data.convert import sharegpt_as_frames
+
+            sharegpt_as_frames(train_dir / "sft.json", train_dir / "videos", frames_spec,
+                               d / "data" / "sft_frames.json", "synthetic_ota_frames")
+            settings.update(dataset="synthetic_ota_frames", dataset_dir=str(d / "data"),
+                            media_dir=str(d / "data"))
+        run_sft(cfg.sft_recipe, settings, [f"num_train_epochs={cfg.sft_epochs}",
                                            "save_steps=100000", "logging_steps=5"])
         return {"model": str(d / "model"), "curves": str(d / "model" / "training_curves.png")}
 
@@ -122,10 +157,11 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
 
         tcfg = TrlConfig(model=str(out / "sft" / "model"), items=str(train_dir / "items_mc.jsonl"),
                          video_root=str(train_dir / "videos"), output_dir=str(d / "trl"),
-                         vision=frames_spec, max_steps=cfg.rl_steps, learning_rate=5e-4,
-                         num_generations=cfg.rl_generations,
-                         per_device_batch=cfg.rl_generations, max_completion_length=96,
-                         temperature=0.8, use_cpu=True)
+                         vision=frames_spec, max_steps=cfg.rl_steps,
+                         learning_rate=cfg.rl_learning_rate, num_generations=cfg.rl_generations,
+                         per_device_batch=cfg.rl_generations * cfg.rl_prompts,
+                         max_completion_length=cfg.rl_completion_tokens, temperature=0.8,
+                         use_cpu=cfg.use_cpu)
         trainer = train(tcfg)
         logs = [h for h in trainer.state.log_history if "reward" in h]
         (d / "rewards.json").write_text(json.dumps(logs, indent=2))
@@ -137,14 +173,15 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
         from camreasoner.eval.runner import RunConfig, run_eval
         from camreasoner.eval.score import score_files
 
-        models = {"base": (out / "model" / "tiny", video_spec),
-                  "sft": (out / "sft" / "model", video_spec),
+        models = {"base": (out / "model" / "tiny", sft_spec),
+                  "sft": (out / "sft" / "model", sft_spec),
                   "rl": (out / "rl" / "trl" / "final", frames_spec)}
         summary = {}
         for name, (path, spec) in models.items():
             rcfg = RunConfig(model=str(path), items=str(eval_items),
                              video_root=str(test_dir / "videos"), vision=spec.to_dict(),
-                             max_new_tokens=cfg.max_new_tokens, batch_size=8, workers=1,
+                             max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch,
+                             workers=max(1, cfg.workers // 2),
                              cache_dir=str(out / "cache" / "frames"))
             run_eval(rcfg, d / name)
             m = score_files(eval_items, d / name / "predictions.jsonl")
@@ -152,7 +189,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
             summary[name] = _headline(m)
         geo = d / "geometric"
         geo.mkdir()
-        run_baseline(eval_items, test_dir / "videos", geo / "predictions.jsonl", workers=2)
+        run_baseline(eval_items, test_dir / "videos", geo / "predictions.jsonl",
+                     workers=cfg.workers)
         (geo / "config.json").write_text(json.dumps(
             {"model": "geometric baseline", "items": str(eval_items),
              "video_root": str(test_dir / "videos"), "vision": video_spec.to_dict()}, indent=2))

@@ -43,6 +43,7 @@ INSTRUCTIONS: dict[str, str] = {
 DEFAULT_INSTRUCTION = "camera_ota"
 
 VIDEO_PLACEHOLDER = "<video>"
+IMAGE_PLACEHOLDER = "<image>"
 OPTIONS_HEADER = "Options:"
 
 # CamReasoner's binary format: "No" first, so "Yes" is B.
@@ -106,6 +107,12 @@ def render_item_prompt(item, instruction: str = DEFAULT_INSTRUCTION) -> str:
 def with_video_placeholder(prompt: str) -> str:
     """The user text as LLaMA-Factory and verl read it: the video first, then the prompt."""
     return VIDEO_PLACEHOLDER + prompt
+
+
+def with_frames_placeholders(prompt: str, n_frames: int) -> str:
+    """The ``frames``-mode user text for LLaMA-Factory: one image per sampled frame, then the
+    prompt -- what :func:`chat_messages` renders with ``n_frames``."""
+    return IMAGE_PLACEHOLDER * n_frames + prompt
 
 
 def parse_prompt(text: str) -> tuple[str, list[str], str | None]:

@@ -73,6 +73,9 @@ def check_datasets(cfg: dict[str, Any]) -> int:
             raise DataError(f"dataset {name!r} is not registered (known: {sorted(info)})",
                             where=str(info_path))
         path = dataset_dir / info[name]["file_name"]
+        if "images" in info[name].get("columns", {}):
+            total += _check_frames_dataset(name, path, Path(media))
+            continue
         items = readers.read_sharegpt(path)
         tmp = Path(cfg["output_dir"]) / f".check_{name}.jsonl"
         write_items(tmp, items)
@@ -84,6 +87,41 @@ def check_datasets(cfg: dict[str, Any]) -> int:
         total += len(items)
         log.info("dataset %s: %d items, %d videos, all good", name, len(items), report.n_videos)
     return total
+
+
+def _check_frames_dataset(name: str, path: Path, media: Path) -> int:
+    """A frames-mode file (data.convert.sharegpt_as_frames): two turns per record, one
+    ``<image>`` in the user turn per listed image, every image a readable file under ``media``."""
+    from PIL import Image
+
+    from camreasoner.data.schema import DataError
+
+    records = json.loads(path.read_text(encoding="utf-8"))
+    bad, checked = [], set()
+    for k, rec in enumerate(records):
+        rid = rec.get("id", f"record {k}")
+        images, messages = rec.get("images"), rec.get("messages")
+        if not isinstance(images, list) or not images or not isinstance(messages, list) \
+                or len(messages) != 2:
+            bad.append(f"{rid}: needs a non-empty 'images' list and two 'messages'")
+            continue
+        if str(messages[0].get("content", "")).count("<image>") != len(images):
+            bad.append(f"{rid}: {len(images)} images but a different number of <image> tags")
+        for img in images:
+            if img in checked:
+                continue
+            try:
+                with Image.open(media / img) as im:
+                    im.verify()
+                checked.add(img)
+            except (OSError, SyntaxError) as e:
+                bad.append(f"{rid}: image {img}: {e}")
+    if bad:
+        shown = "\n".join(bad[:50]) + (f"\n... and {len(bad) - 50} more" if len(bad) > 50 else "")
+        raise DataError(f"dataset {name!r} has {len(bad)} bad record(s); fix them before "
+                        f"training:\n{shown}")
+    log.info("dataset %s: %d records, %d frames, all good", name, len(records), len(checked))
+    return len(records)
 
 
 def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
@@ -114,6 +152,11 @@ def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
     return out
 
 
+# ``llamafactory-cli`` through this interpreter: the same environment whether or not the
+# console script is on PATH (a --target install, e.g. on the lent GPU machine, has it elsewhere).
+_LF_CLI = (sys.executable, "-m", "llamafactory.cli")
+
+
 def run_sft(recipe: str, settings: dict[str, Any], overrides: list[str], check: bool = True,
             dry_run: bool = False) -> Path:
     import yaml
@@ -131,8 +174,7 @@ def run_sft(recipe: str, settings: dict[str, Any], overrides: list[str], check: 
     if nproc > 1 or nnodes > 1:
         env["FORCE_TORCHRUN"] = "1"
     env.setdefault("NCCL_NVLS_ENABLE", "0")
-    cli = Path(sys.executable).with_name("llamafactory-cli")
-    cmd = [str(cli) if cli.exists() else "llamafactory-cli", "train", str(config_path)]
+    cmd = [*_LF_CLI, "train", str(config_path)]
     log.info("SFT: %s (nproc %d, nnodes %d)", " ".join(cmd), nproc, nnodes)
     if dry_run:
         print(" ".join(cmd))
@@ -158,7 +200,5 @@ def export_lora(base_model: str, adapter_dir: str, export_dir: str,
            "export_legacy_format": False}
     path = out / "camreasoner_export.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    cli = Path(sys.executable).with_name("llamafactory-cli")
-    subprocess.run([str(cli) if cli.exists() else "llamafactory-cli", "export", str(path)],
-                   check=True)
+    subprocess.run([*_LF_CLI, "export", str(path)], check=True)
     return out

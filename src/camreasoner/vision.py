@@ -71,13 +71,17 @@ class VisionSpec:
         }
 
     def llamafactory_args(self) -> dict[str, Any]:
-        """LLaMA-Factory's data arguments for the same sampling."""
-        return {
+        """LLaMA-Factory's data arguments for the same sampling (in ``frames`` mode also the
+        image bounds, which the pre-sampled, pre-sized frames already meet)."""
+        args = {
             "video_fps": self.fps,
             "video_maxlen": self.max_frames,
             "video_min_pixels": self.min_pixels,
             "video_max_pixels": self.max_pixels,
         }
+        if self.mode == "frames":
+            args.update(image_min_pixels=self.min_pixels, image_max_pixels=self.max_pixels)
+        return args
 
 
 DEFAULT_VISION = VisionSpec()

@@ -25,12 +25,13 @@ DEFAULT_DATA_SOURCE = "camreasoner"
 
 
 # --- LLaMA-Factory ShareGPT -----------------------------------------------------------------
-def dataset_info_entry(file_name: str) -> dict[str, Any]:
-    """The ``dataset_info.json`` entry LLaMA-Factory needs to read a file from :func:`to_sharegpt`."""
+def dataset_info_entry(file_name: str, media: str = "videos") -> dict[str, Any]:
+    """The ``dataset_info.json`` entry LLaMA-Factory needs to read a file from :func:`to_sharegpt`
+    (``media="images"`` for :func:`sharegpt_as_frames`)."""
     return {
         "file_name": file_name,
         "formatting": "sharegpt",
-        "columns": {"messages": "messages", "videos": "videos"},
+        "columns": {"messages": "messages", media: media},
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                  "assistant_tag": "assistant"},
     }
@@ -72,15 +73,72 @@ def write_sharegpt(items: Iterable[Item], out_file: str | os.PathLike[str],
     Returns the entry. Other entries of an existing ``dataset_info.json`` are kept.
     """
     out_file = Path(out_file)
+    return _write_sharegpt_records(to_sharegpt(items, **kw), out_file,
+                                   dataset_name or out_file.stem, "videos")
+
+
+def _write_sharegpt_records(records: list[dict[str, Any]], out_file: Path, dataset_name: str,
+                            media: str) -> dict[str, Any]:
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    records = to_sharegpt(items, **kw)
     out_file.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
     info_path = out_file.parent / "dataset_info.json"
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    entry = dataset_info_entry(out_file.name)
-    info[dataset_name or out_file.stem] = entry
+    entry = dataset_info_entry(out_file.name, media)
+    info[dataset_name] = entry
     info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return entry
+
+
+def sharegpt_as_frames(sharegpt_file: str | os.PathLike[str], video_root: str | os.PathLike[str],
+                       vision: VisionSpec, out_file: str | os.PathLike[str],
+                       dataset_name: str | None = None) -> dict[str, Any]:
+    """A ShareGPT video file (from :func:`write_sharegpt`) in the vision spec's ``frames`` mode:
+    each clip's sampled, model-sized frames saved as PNGs under ``<out dir>/frames/`` and the
+    ``<video>`` placeholder replaced by one ``<image>`` a frame. This is what a model trained
+    by the TRL backend sees (TRL trains on images only), so SFT and RL share one input form.
+    Writes ``out_file`` and its ``dataset_info.json`` entry; returns the entry. A clip that
+    cannot be read is an error naming the record.
+    """
+    from PIL import Image
+
+    from camreasoner.eval.frames import load_frames
+    from camreasoner.video import VideoError
+
+    out_file = Path(out_file)
+    frames_dir = out_file.parent / "frames"
+    records = json.loads(Path(sharegpt_file).read_text(encoding="utf-8"))
+    saved: dict[str, list[str]] = {}
+    out = []
+    for k, rec in enumerate(records):
+        rid = rec.get("id", f"record {k}")
+        videos = rec.get("videos")
+        if not isinstance(videos, list) or len(videos) != 1:
+            raise DataError(f"expected exactly one video, got {videos!r}", item_id=rid,
+                            field="videos")
+        video = videos[0]
+        if video not in saved:
+            try:
+                clip = load_frames(resolve_video(video_root, video, item_id=rid), vision)
+            except VideoError as e:
+                raise DataError(str(e), item_id=rid, field="videos") from e
+            stem = frames_dir / f"{len(saved):06d}"
+            stem.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for i, frame in enumerate(clip.frames):
+                Image.fromarray(frame).save(stem / f"{i:02d}.png")
+                paths.append(str((stem / f"{i:02d}.png").relative_to(out_file.parent)))
+            saved[video] = paths
+        images = saved[video]
+        messages = [dict(m) for m in rec["messages"]]
+        user = messages[0]["content"]
+        if not user.startswith(prompts.VIDEO_PLACEHOLDER):
+            raise DataError("the user turn does not start with <video>", item_id=rid,
+                            field="messages")
+        messages[0]["content"] = prompts.with_frames_placeholders(
+            user[len(prompts.VIDEO_PLACEHOLDER):], len(images))
+        new = {k2: v for k2, v in rec.items() if k2 not in ("messages", "videos")}
+        out.append({**new, "messages": messages, "images": images})
+    return _write_sharegpt_records(out, out_file, dataset_name or out_file.stem, "images")
 
 
 # --- verl parquet ----------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""A random-initialised Qwen2.5-VL-7B-shaped model written to disk, for the GPU benchmarks.
+
+No weights are needed: the shape (8.29B parameters, a 152k-row LM head, the 32-layer windowed ViT)
+sets the compute. The tokenizer is the tiny model's (its ids are all below 152,064, so every
+token embeds); the processor's pixel bounds give 448x252 frames, 144 tokens per temporal patch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Qwen2.5-VL-7B-Instruct's config.json, less what the defaults already say.
+TEXT_7B = {"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
+           "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
+           "max_position_embeddings": 128000,
+           "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
+                               "mrope_section": [16, 24, 24]}}
+VISION_7B = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+             "out_hidden_size": 3584, "fullatt_block_indexes": [7, 15, 23, 31],
+             "window_size": 112, "tokens_per_second": 2, "patch_size": 14,
+             "spatial_merge_size": 2, "temporal_patch_size": 2}
+MIN_PIXELS, MAX_PIXELS = 16 * 784, 144 * 784  # 12,544 .. 112,896 = 448x252
+
+
+def build_model(tmp: Path, layers: int | None = None) -> tuple[Path, int]:
+    """Write the model (bf16 safetensors), tokenizer and processor to ``tmp/model7b``; return the
+    folder and the parameter count. Built on the GPU: random init of 8B parameters on the CPU
+    takes minutes."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLConfig
+
+    from camreasoner.dev.tiny_model import build_tiny_model
+
+    tiny = build_tiny_model(tmp / "tiny")
+    proc = AutoProcessor.from_pretrained(tiny)
+    tok = proc.tokenizer
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>",
+                                                      "<|vision_start|>", "<|vision_end|>",
+                                                      "<|im_end|>", "<|endoftext|>")}
+    text = {**TEXT_7B, "num_hidden_layers": layers or TEXT_7B["num_hidden_layers"],
+            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+            "bos_token_id": ids["<|endoftext|>"]}
+    cfg = Qwen2_5_VLConfig(
+        text_config=text, vision_config=VISION_7B,
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+    )
+    with torch.device("cuda"):
+        model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.bfloat16,
+                                                        attn_implementation="sdpa")
+    out = tmp / "model7b"
+    model.save_pretrained(out)
+    proc.video_processor.min_pixels = proc.image_processor.min_pixels = MIN_PIXELS
+    proc.video_processor.max_pixels = proc.image_processor.max_pixels = MAX_PIXELS
+    proc.save_pretrained(out)
+    n = sum(p.numel() for p in model.parameters())
+    del model
+    torch.cuda.empty_cache()
+    return out, n

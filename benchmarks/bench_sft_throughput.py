@@ -1,0 +1,343 @@
+"""SFT training-step throughput on one GPU: plain transformers against our LLaMA-Factory recipe.
+
+    python benchmarks/bench_sft_throughput.py --out-json sft_throughput.json
+
+One run, one random Qwen2.5-VL-7B-shaped model on disk (benchmarks/_qwen7b.py), one video sample
+for every arm: a 32-frame clip at 448x252 (16 temporal patches x 144 = 2,304 video tokens) and an
+O-T-A conversation of ~400 text tokens. Each arm runs in its own process (the GPU starts empty):
+
+* ``plain*``: ``model(**inputs, labels=...)`` + ``loss.backward()``, every parameter trainable,
+  SDPA, batch 1 -- the reference the SFT issue quotes (2,401 tokens/s without gradient
+  checkpointing, 894 with it).
+* ``lf*``: ``llamafactory.train.tuner.run_exp`` on LLaMA-Factory/recipes/qwen2_5_vl_7b_full_sft.yaml
+  with the arm's overrides -- LF's dataset pipeline, its collator (PyAV decoding, mrope indices),
+  HF Trainer's step including the optimizer. One GPU holds no AdamW state for 8.3B parameters
+  (66 GB), so the recipe's ZeRO-3 is dropped and the optimizer is SGD (no state; its update is
+  one pass over the weights, ~10 ms). Everything else is the recipe.
+
+Per arm: median step time over ``--steps`` steps after ``--warmup``, tokens/s (tokens in the
+batch / step time), MFU against 798 TFLOP/s (the bf16 GEMM rate measured on the lent H100) with
+model FLOPs counted as below, and peak allocated GPU memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+log = logging.getLogger("bench_sft")
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_full_sft.yaml"
+PEAK_TFLOPS = 798.0
+FRAMES, WIDTH, HEIGHT, FPS = 32, 448, 252, 2
+
+# name -> settings. "lf" arms are recipe overrides; "plain" arms are this script's own loop.
+ARMS = {
+    "plain": {"kind": "plain", "checkpointing": False},
+    "plain_ckpt": {"kind": "plain", "checkpointing": True},
+    "lf_seed": {"kind": "lf"},  # the recipe as the seed set it: frozen ViT, checkpointing on
+    "lf_nockpt": {"kind": "lf", "disable_gradient_checkpointing": True},
+    "lf_liger": {"kind": "lf", "disable_gradient_checkpointing": True, "enable_liger_kernel": True},
+    "lf_liger_bs2": {"kind": "lf", "disable_gradient_checkpointing": True,
+                     "enable_liger_kernel": True, "per_device_train_batch_size": 2},
+    "lf_liger_ckpt_bs4": {"kind": "lf", "enable_liger_kernel": True,
+                          "per_device_train_batch_size": 4},
+    "lf_liger_ckpt_bs8": {"kind": "lf", "enable_liger_kernel": True,
+                          "per_device_train_batch_size": 8},
+    "lf_liger_bs2_compile": {"kind": "lf", "disable_gradient_checkpointing": True,
+                             "enable_liger_kernel": True, "per_device_train_batch_size": 2,
+                             "torch_compile": True},
+    # The ViT trained too (FLOP-equal to plain); without checkpointing it does not fit in 80 GB.
+    "lf_liger_vit_ckpt": {"kind": "lf", "enable_liger_kernel": True, "freeze_vision_tower": False,
+                          "freeze_multi_modal_projector": False},
+}
+
+
+def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bool) -> float:
+    """Model FLOPs of one fwd+bwd of one sample (6 per parameter per token trained, 2 for a
+    frozen forward-only part), attention included; padding and recomputation excluded.
+
+    LLM, T = text + video tokens: 6 * N * T, N = layers * (h*(h + 2*kv) + h*h + 3*h*I) + h*V,
+    plus causal attention 6 * L * T^2 * h (QK^T and AV are 2*T^2*h each, halved by the mask).
+    ViT, P = 4 patches per video token (2x2 merge): per layer 4*d^2 + 3*d*I_v on every patch,
+    the merger (4d -> 4d -> out) on every video token, attention 4*P*S*d with S = 64 patches
+    (112-px windows) or 576 (a whole 448x252 frame pair) in the 4 full-attention layers.
+    """
+    t = cfg["text_config"] if "text_config" in cfg else cfg
+    v = cfg["vision_config"]
+    h, inter, layers, vocab = t["hidden_size"], t["intermediate_size"], t["num_hidden_layers"], t["vocab_size"]
+    kv = t["num_key_value_heads"] * h // t["num_attention_heads"]
+    n_llm = layers * (h * (h + 2 * kv) + h * h + 3 * h * inter) + h * vocab
+    tokens = text_tokens + video_tokens
+    llm = 6 * n_llm * tokens + 6 * layers * tokens**2 * h
+    d, vi, depth = v["hidden_size"], v["intermediate_size"], v["depth"]
+    patches = 4 * video_tokens
+    merger = (4 * d) * (4 * d) + (4 * d) * v["out_hidden_size"]
+    full = len(v["fullatt_block_indexes"])
+    per_frame = (HEIGHT // 14) * (WIDTH // 14)
+    vit_fwd = (2 * depth * (4 * d * d + 3 * d * vi) * patches + 2 * merger * video_tokens
+               + 4 * patches * d * (64 * (depth - full) + per_frame * full))
+    return llm + (3 if train_vision else 1) * vit_fwd
+
+
+# ----------------------------------------------------------------------------- shared inputs
+
+
+def write_inputs(work: Path, rows: int) -> dict:
+    """The clip, an LF ShareGPT dataset of ``rows`` copies of one conversation, and that
+    conversation for the plain arm."""
+    from camreasoner import prompts
+    from camreasoner.dev.clips import write_clip
+
+    data = work / "data"
+    write_clip(data / "clip.mp4", frames=FRAMES, width=WIDTH, height=HEIGHT, fps=FPS,
+               shift=(3, 0), seed=1)
+    question = prompts.render_prompt(
+        "How does the camera move in this video?",
+        ["A. Pan left", "B. Pan right", "C. Truck left", "D. Truck right", "E. Dolly in",
+         "F. No camera movement"])
+    # ~400 text tokens in all with the chat template: a long-ish chain, as in the 18k SFT set.
+    observation = " ".join(["The whole frame slides to the left at a steady rate, and the near "
+                            "objects slide faster than the far ones."] * 4)
+    think = " ".join(["Parallax between near and far objects means the camera translates "
+                      "rather than rotates, so this is a truck, not a pan."] * 4)
+    answer = f"<observation>{observation}</observation><think>{think}</think><answer>D</answer>"
+    conv = {"messages": [{"role": "user", "content": "<video>" + question},
+                         {"role": "assistant", "content": answer}],
+            "videos": ["clip.mp4"]}
+    (data / "bench.json").write_text(json.dumps([conv] * rows))
+    (data / "dataset_info.json").write_text(json.dumps({"bench": {
+        "file_name": "bench.json", "formatting": "sharegpt",
+        "columns": {"messages": "messages", "videos": "videos"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                 "assistant_tag": "assistant"}}}))
+    return {"question": question, "answer": answer}
+
+
+# ----------------------------------------------------------------------------- arms (child side)
+
+
+def _sync_time() -> float:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def _peak_gib() -> float:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+
+
+def run_plain(model_dir: Path, work: Path, arm: dict, steps: int, warmup: int) -> dict:
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers.video_utils import VideoMetadata
+
+    from camreasoner import prompts
+    from camreasoner.eval.frames import load_frames
+    from camreasoner.vision import DEFAULT_VISION
+
+    conv = json.loads((work / "conv.json").read_text())
+    processor = AutoProcessor.from_pretrained(model_dir)
+    video = load_frames(work / "data" / "clip.mp4", DEFAULT_VISION)
+    messages = prompts.chat_messages(conv["question"])
+    messages.append({"role": "assistant", "content": [{"type": "text", "text": conv["answer"]}]})
+    text = processor.apply_chat_template(messages, tokenize=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    inputs = processor(text=[text], videos=[video.frames], return_tensors="pt",
+                       video_metadata=[VideoMetadata(**video.metadata())],
+                       do_sample_frames=False).to(device)
+    model = AutoModelForImageTextToText.from_pretrained(
+        model_dir, dtype=torch.bfloat16, attn_implementation="sdpa").to(device)
+    model.train()
+    model.config.use_cache = False
+    if arm["checkpointing"]:
+        model.gradient_checkpointing_enable()
+    n_tokens = int(inputs["input_ids"].numel())
+    n_video = int((inputs["input_ids"] == model.config.video_token_id).sum())
+    times = []
+    for step in range(warmup + steps):
+        t0 = _sync_time()
+        loss = model(**inputs, labels=inputs["input_ids"]).loss
+        loss.backward()
+        model.zero_grad(set_to_none=False)
+        dt = _sync_time() - t0
+        if step >= warmup:
+            times.append(dt)
+    return {"times": times, "tokens_per_step": n_tokens, "video_tokens_per_sample": n_video,
+            "samples_per_step": 1, "train_vision": True, "loss": float(loss.detach()),
+            "peak_gib": _peak_gib()}
+
+
+def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup: int,
+           extra: dict, out: Path) -> None:
+    """Writes the result to ``out`` and exits the process at the end of training."""
+    import yaml
+    from transformers import TrainerCallback
+
+    from llamafactory.train.tuner import run_exp
+
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe.pop("deepspeed")
+    overrides = {k: v for k, v in arm.items() if k != "kind"}
+    args = {**recipe, "model_name_or_path": str(model_dir), "dataset": "bench",
+            "dataset_dir": str(work / "data"), "media_dir": str(work / "data"),
+            "output_dir": str(work / f"out_{name}"), "overwrite_output_dir": True,
+            "max_steps": warmup + steps, "save_strategy": "no", "logging_steps": 1,
+            "plot_loss": False, "report_to": "none", "optim": "sgd", "warmup_steps": 0,
+            "gradient_accumulation_steps": 1, "preprocessing_num_workers": 8,
+            "dataloader_num_workers": 4, **overrides, **extra}
+    result: dict = {"times": []}
+
+    class StepTimer(TrainerCallback):
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
+            ds = train_dataloader.dataset
+            result["tokens_per_sample"] = len(ds[0]["input_ids"])
+            self.t0 = None
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = _sync_time()
+
+        def on_step_end(self, args, state, control, **kw):
+            result["times"].append(_sync_time() - self.t0)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                result["loss"] = logs["loss"]
+
+        def on_train_end(self, args, state, control, **kw):
+            # LF saves the final model after training (16.6 GB here): not part of a step, and
+            # more disk than the GPU machine spares; report and leave before it starts.
+            bs = int(args.per_device_train_batch_size)
+            result["times"] = result["times"][warmup:]
+            result.update(samples_per_step=bs, tokens_per_step=bs * result.pop("tokens_per_sample"),
+                          train_vision=not lf_args.get("freeze_vision_tower", True),
+                          peak_gib=_peak_gib())
+            out.write_text(json.dumps(result))
+            os._exit(0)
+
+    lf_args = args
+    run_exp(args, callbacks=[StepTimer()])
+    raise RuntimeError("LLaMA-Factory returned without ending training")
+
+
+def child(name: str, model_dir: Path, work: Path, steps: int, warmup: int, out: Path,
+          extra: dict) -> None:
+    arm = ARMS[name]
+    if arm["kind"] == "plain":
+        out.write_text(json.dumps(run_plain(model_dir, work, arm, steps, warmup)))
+    else:
+        run_lf(model_dir, work, name, arm, steps, warmup, extra, out)
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--arms", default=",".join(ARMS), help="comma-separated, from: " + ", ".join(ARMS))
+    ap.add_argument("--steps", type=int, default=6, help="timed steps per arm")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--layers", type=int, default=None, help="text layers (default 28, the 7B)")
+    ap.add_argument("--work", default=None, help="scratch folder (default: a new temp dir)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra LF setting for every lf arm (YAML value), e.g. --set torch_compile=true")
+    ap.add_argument("--out-json")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench_sft_"))
+    model_dir = work / "model7b"
+    import yaml
+
+    extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    if args.child:
+        child(args.child, model_dir, work, args.steps, args.warmup, work / f"{args.child}.json",
+              extra)
+        return
+
+    import torch
+
+    from _qwen7b import build_model
+
+    names = [a for a in args.arms.split(",") if a]
+    unknown = set(names) - set(ARMS)
+    if unknown:
+        ap.error(f"unknown arm(s) {sorted(unknown)}; choose from {list(ARMS)}")
+    t0 = time.perf_counter()
+    rows = max(ARMS[n].get("per_device_train_batch_size", 1) for n in names) * (args.steps + args.warmup)
+    conv = write_inputs(work, rows)
+    (work / "conv.json").write_text(json.dumps(conv))
+    _, n_params = build_model(work, args.layers)
+    torch.cuda.empty_cache()
+    cfg = json.loads((model_dir / "config.json").read_text())
+    gpu = torch.cuda.get_device_name()
+    log.info("model (%.2fB params) and data ready in %.0fs", n_params / 1e9, time.perf_counter() - t0)
+    del torch  # the children own the GPU
+
+    results = {}
+    for name in names:
+        t = time.perf_counter()
+        cmd = [sys.executable, __file__, "--child", name, "--work", str(work),
+               "--steps", str(args.steps), "--warmup", str(args.warmup),
+               *(f"--set={kv}" for kv in args.set)]
+        env = {**os.environ, "DISABLE_VERSION_CHECK": "1", "TOKENIZERS_PARALLELISM": "false"}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        out = work / f"{name}.json"
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stdout + proc.stderr)[-3000:]
+            log.error("arm %s failed (rc %s):\n%s", name, proc.returncode, tail)
+            results[name] = {"error": tail.strip().splitlines()[-1] if tail.strip() else "failed"}
+        else:
+            res = json.loads(out.read_text())
+            step = statistics.median(res["times"])
+            per_sample = res["tokens_per_step"] / res["samples_per_step"]
+            video = res.get("video_tokens_per_sample", FRAMES // 2 * (WIDTH // 28) * (HEIGHT // 28))
+            flops = res["samples_per_step"] * model_flops(cfg, per_sample - video, video,
+                                                          res["train_vision"])
+            res.update(step_s=step, tokens_per_s=res["tokens_per_step"] / step,
+                       mfu=flops / step / (PEAK_TFLOPS * 1e12))
+            results[name] = res
+            log.info("arm %-18s %.0f tokens/s, MFU %.1f%%, peak %.1f GiB (%.0fs)", name,
+                     res["tokens_per_s"], 100 * res["mfu"], res["peak_gib"], time.perf_counter() - t)
+        if args.out_json:  # after every arm: a killed run keeps what it measured
+            Path(args.out_json).write_text(json.dumps(
+                {"gpu": gpu, "params": n_params, "arms": results,
+                 "settings": {n: ARMS[n] for n in names}}, indent=2))
+
+    print(f"\n{gpu}: random Qwen2.5-VL-7B-shaped ({n_params / 1e9:.2f}B params), one sample = "
+          f"{FRAMES} frames {WIDTH}x{HEIGHT} + O-T-A text; median of {args.steps} steps after "
+          f"{args.warmup} warm-up")
+    print("| arm | settings | tokens/step | step s | tokens/s | MFU | peak GiB | loss |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, res in results.items():
+        settings = ", ".join(f"{k}={v}" for k, v in ARMS[name].items() if k != "kind") or "-"
+        if "error" in res:
+            print(f"| {name} | {settings} | failed: {res['error'][:80]} | | | | | |")
+            continue
+        print(f"| {name} | {settings} | {res['tokens_per_step']} | {res['step_s']:.3f} | "
+              f"{res['tokens_per_s']:.0f} | {100 * res['mfu']:.1f}% | {res['peak_gib']:.1f} | "
+              f"{res.get('loss', float('nan')):.3f} |")
+    ok = {n: r for n, r in results.items() if "error" not in r}
+    if "plain" in ok:
+        best = max((n for n in ok if n.startswith("lf")), key=lambda n: ok[n]["tokens_per_s"],
+                   default=None)
+        if best:
+            print(f"best LF arm {best}: {ok[best]['tokens_per_s'] / ok['plain']['tokens_per_s']:.2f}x "
+                  f"plain transformers tokens/s ({ok[best]['peak_gib']:.1f} vs "
+                  f"{ok['plain']['peak_gib']:.1f} GiB peak)")
+
+
+if __name__ == "__main__":
+    main()
