@@ -39,11 +39,17 @@ RECIPE = ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_full_sft.yaml"
 PEAK_TFLOPS = 798.0
 FRAMES, WIDTH, HEIGHT, FPS = 32, 448, 252, 2
 
-# name -> settings. "lf" arms are recipe overrides; "plain" arms are this script's own loop.
+# The recipe's training keys as the seed had them: every "lf" arm starts from these, so the arms
+# measure the same settings now that the recipe's defaults are the fastest ones (lf_recipe).
+SEED_SETTINGS = {"enable_liger_kernel": False, "per_device_train_batch_size": 1}
+
+# name -> settings. "lf" arms are overrides of the recipe + SEED_SETTINGS; "plain" arms are this
+# script's own loop.
 ARMS = {
     "plain": {"kind": "plain", "checkpointing": False},
     "plain_ckpt": {"kind": "plain", "checkpointing": True},
     "lf_seed": {"kind": "lf"},  # the recipe as the seed set it: frozen ViT, checkpointing on
+    "lf_recipe": {"kind": "lf", "recipe_defaults": True},  # the recipe as committed now
     "lf_nockpt": {"kind": "lf", "disable_gradient_checkpointing": True},
     "lf_liger": {"kind": "lf", "disable_gradient_checkpointing": True, "enable_liger_kernel": True},
     "lf_liger_bs2": {"kind": "lf", "disable_gradient_checkpointing": True,
@@ -95,6 +101,7 @@ def write_inputs(work: Path, rows: int) -> dict:
     """The clip, an LF ShareGPT dataset of ``rows`` copies of one conversation, and that
     conversation for the plain arm."""
     from camreasoner import prompts
+    from camreasoner.data.convert import dataset_info_entry
     from camreasoner.dev.clips import write_clip
 
     data = work / "data"
@@ -110,15 +117,11 @@ def write_inputs(work: Path, rows: int) -> dict:
     think = " ".join(["Parallax between near and far objects means the camera translates "
                       "rather than rotates, so this is a truck, not a pan."] * 4)
     answer = f"<observation>{observation}</observation><think>{think}</think><answer>D</answer>"
-    conv = {"messages": [{"role": "user", "content": "<video>" + question},
+    conv = {"messages": [{"role": "user", "content": prompts.with_video_placeholder(question)},
                          {"role": "assistant", "content": answer}],
             "videos": ["clip.mp4"]}
     (data / "bench.json").write_text(json.dumps([conv] * rows))
-    (data / "dataset_info.json").write_text(json.dumps({"bench": {
-        "file_name": "bench.json", "formatting": "sharegpt",
-        "columns": {"messages": "messages", "videos": "videos"},
-        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                 "assistant_tag": "assistant"}}}))
+    (data / "dataset_info.json").write_text(json.dumps({"bench": dataset_info_entry("bench.json")}))
     return {"question": question, "answer": answer}
 
 
@@ -190,14 +193,16 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
 
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe.pop("deepspeed")
-    overrides = {k: v for k, v in arm.items() if k != "kind"}
-    args = {**recipe, "model_name_or_path": str(model_dir), "dataset": "bench",
+    overrides = {k: v for k, v in arm.items() if k not in ("kind", "recipe_defaults")}
+    base = {} if arm.get("recipe_defaults") else SEED_SETTINGS
+    lf_args = {**recipe, "model_name_or_path": str(model_dir), "dataset": "bench",
             "dataset_dir": str(work / "data"), "media_dir": str(work / "data"),
             "output_dir": str(work / f"out_{name}"), "overwrite_output_dir": True,
             "max_steps": warmup + steps, "save_strategy": "no", "logging_steps": 1,
             "plot_loss": False, "report_to": "none", "optim": "sgd", "warmup_steps": 0,
             "gradient_accumulation_steps": 1, "preprocessing_num_workers": 8,
-            "dataloader_num_workers": 4, **overrides, **extra}
+            "dataloader_num_workers": 4, **base, **overrides, **extra}
+    train_vision = not lf_args.get("freeze_vision_tower", True)
     result: dict = {"times": []}
 
     class StepTimer(TrainerCallback):
@@ -222,13 +227,12 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
             bs = int(args.per_device_train_batch_size)
             result["times"] = result["times"][warmup:]
             result.update(samples_per_step=bs, tokens_per_step=bs * result.pop("tokens_per_sample"),
-                          train_vision=not lf_args.get("freeze_vision_tower", True),
+                          train_vision=train_vision,
                           peak_gib=_peak_gib())
             out.write_text(json.dumps(result))
             os._exit(0)
 
-    lf_args = args
-    run_exp(args, callbacks=[StepTimer()])
+    run_exp(lf_args, callbacks=[StepTimer()])
     raise RuntimeError("LLaMA-Factory returned without ending training")
 
 

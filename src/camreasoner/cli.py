@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")
     m.add_argument("--preset", choices=("cpu", "ci", "gpu"), default="cpu",
-                   help="cpu: the full CPU demo; ci: every stage on less data; gpu: a ~20M-"
+                   help="cpu: the full CPU demo; ci: every stage on less data; gpu: a ~15M-"
                         "parameter model on a larger corpus, one GPU, ~10 minutes")
     m.set_defaults(func=cmd_demo)
 

@@ -53,7 +53,7 @@ PRESETS = {
     "cpu": DemoConfig(),
     # What CI runs: every stage, on less data.
     "ci": DemoConfig(train_clips=12, test_clips=6, sft_epochs=2.0, rl_steps=2, max_new_tokens=48),
-    # One GPU (H100/H200), inside 10 minutes: a ~20M-parameter model, a larger corpus, every
+    # One GPU (H100/H200), sized for 10 minutes: a 15M-parameter model, a larger corpus, every
     # stage on frames. docs/benchmarks.md has what it measured.
     "gpu": DemoConfig(
         train_clips=1600, test_clips=20, size=112, sft_epochs=2.0, rl_steps=12,

@@ -95,6 +95,7 @@ def _check_frames_dataset(name: str, path: Path, media: Path) -> int:
     from PIL import Image
 
     from camreasoner.data.schema import DataError
+    from camreasoner.prompts import IMAGE_PLACEHOLDER
 
     records = json.loads(path.read_text(encoding="utf-8"))
     bad, checked = [], set()
@@ -105,8 +106,9 @@ def _check_frames_dataset(name: str, path: Path, media: Path) -> int:
                 or len(messages) != 2:
             bad.append(f"{rid}: needs a non-empty 'images' list and two 'messages'")
             continue
-        if str(messages[0].get("content", "")).count("<image>") != len(images):
-            bad.append(f"{rid}: {len(images)} images but a different number of <image> tags")
+        if str(messages[0].get("content", "")).count(IMAGE_PLACEHOLDER) != len(images):
+            bad.append(f"{rid}: {len(images)} images but a different number of "
+                       f"{IMAGE_PLACEHOLDER} tags")
         for img in images:
             if img in checked:
                 continue
