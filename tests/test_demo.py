@@ -39,3 +39,14 @@ def test_gpu_preset_model_and_token_budgets(tmp_path):
     chains = [r["messages"][1]["content"] for r in json.loads((tmp_path / "s" / "sft.json").read_text())]
     longest = max(len(tok(c)["input_ids"]) for c in chains) + 1  # + <|im_end|>
     assert longest <= cfg.rl_completion_tokens and longest <= cfg.max_new_tokens
+
+
+def test_demo_stops_after_the_stage_asked(tmp_path):
+    import pytest
+    from camreasoner.demo import PRESETS, run_demo
+
+    out = run_demo(tmp_path / "demo", PRESETS["ci"], until="model")
+    assert (out / "data" / ".done").exists() and (out / "model" / ".done").exists()
+    assert not (out / "sft").exists() and not (out / "summary.json").exists()
+    with pytest.raises(ValueError, match="not a stage"):
+        run_demo(tmp_path / "demo", PRESETS["ci"], until="training")

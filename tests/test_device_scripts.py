@@ -52,3 +52,36 @@ def test_split_wheel_is_carried_in_parts_and_installed_when_complete(tmp_path):
     again = subprocess.run([*install, *map(str, chunks)], env=env, capture_output=True,
                            text=True, check=True)
     assert "1 wheel(s)" in again.stdout and "waiting" not in again.stderr
+
+
+def test_set_includes_another_and_prunes_files_from_wheels(tmp_path):
+    dest = tmp_path / ".whl" / "t"
+    _wheel(tmp_path, Path(f"{dest}.download"))
+    (tmp_path / "base.txt").write_text("carrytest==0.1  # from the included set\n")
+    (tmp_path / "t.txt").write_text("-r base.txt\n# leave the blob out\n!carrytest/*.bin\n")
+    env = {**os.environ, "LIST": str(tmp_path / "t.txt"), "DEST": str(dest), "PY": sys.executable}
+    r = subprocess.run(["bash", str(REPO / "scripts/device/prepare.sh"), "t"], env=env,
+                       capture_output=True, text=True, check=True)
+    assert "carrytest-0.1-py3-none-any.whl: left out 1 file(s)" in r.stderr
+    (chunk,) = tmp_path.glob(".whl/t.[0-9]*")
+    (whl,) = chunk.glob("*.whl")
+    assert whl.stat().st_size < 20_000  # the 20 kB incompressible blob is gone
+    site = tmp_path / "site"
+    subprocess.run(["bash", str(REPO / "scripts/device/install.sh"), str(chunk)], check=True,
+                   env={**os.environ, "SITE": str(site)}, capture_output=True)
+    assert (site / "carrytest" / "__init__.py").exists()
+    assert not (site / "carrytest" / "blob.bin").exists()
+    record = next(site.glob("carrytest-0.1.dist-info")) / "RECORD"
+    assert "blob.bin" not in record.read_text()
+
+
+def test_set_naming_a_wheel_that_is_not_downloaded_fails(tmp_path):
+    dest = tmp_path / ".whl" / "t"
+    _wheel(tmp_path, Path(f"{dest}.download"))
+    # A wheel for another version lies in the download folder; the set names 0.1 and 0.2.
+    (tmp_path / "t.txt").write_text("carrytest==0.1\nnotthere==9.9\n")
+    env = {**os.environ, "LIST": str(tmp_path / "t.txt"), "DEST": str(dest), "PY": sys.executable,
+           "PIP_NO_INDEX": "1"}
+    r = subprocess.run(["bash", str(REPO / "scripts/device/prepare.sh"), "t"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode != 0

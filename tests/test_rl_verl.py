@@ -104,7 +104,8 @@ def _compose(name, overrides=()):
         return compose(config_name=name, overrides=list(overrides))
 
 
-@pytest.mark.parametrize("recipe", ["qwen2_5_vl_7b_grpo", "qwen2_5_vl_3b_grpo", "seed_rewards"])
+@pytest.mark.parametrize("recipe", ["qwen2_5_vl_7b_grpo", "qwen2_5_vl_3b_grpo", "seed_rewards",
+                                    "tiny_gpu_grpo"])
 def test_recipes_compose_and_validate(recipe):
     from verl.trainer.main_ppo import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
@@ -116,11 +117,19 @@ def test_recipes_compose_and_validate(recipe):
                     use_critic=need_critic(cfg))
     algo = omega_conf_to_dataclass(cfg.algorithm)
     assert algo.adv_estimator == "ema_grpo" and algo.filter_groups.metric == "acc"
-    assert cfg.actor_rollout_ref.rollout.n == 8 and cfg.data.train_batch_size == 128
-    assert cfg.actor_rollout_ref.actor.ppo_mini_batch_size == 32
-    assert cfg.actor_rollout_ref.actor.optim.lr == 2e-6
+    assert cfg.actor_rollout_ref.rollout.n == 8
     assert not cfg.actor_rollout_ref.actor.use_kl_loss and not cfg.algorithm.use_kl_in_reward
     assert cfg.reward.custom_reward_function.path == "pkg://camreasoner.rewards"
+    if recipe == "tiny_gpu_grpo":  # one GPU, no flash-attn: SDPA and no packing
+        assert cfg.trainer.n_gpus_per_node == 1 and cfg.data.train_batch_size == 8
+        assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+        assert not cfg.actor_rollout_ref.model.use_remove_padding
+        assert cfg.trainer.save_freq == cfg.trainer.total_training_steps  # a checkpoint to merge
+        return
+    # The seed's settings.
+    assert cfg.data.train_batch_size == 128
+    assert cfg.actor_rollout_ref.actor.ppo_mini_batch_size == 32
+    assert cfg.actor_rollout_ref.actor.optim.lr == 2e-6
 
 
 def test_bad_overrides_fail():

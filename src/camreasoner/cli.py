@@ -196,7 +196,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
         cfg = VerlLaunch(model=args.model, train_file=args.train_file, val_file=args.val_file,
                          output_dir=args.output_dir, recipe=args.recipe,
                          video_root=args.video_root, n_gpus=args.n_gpus, n_nodes=args.n_nodes,
-                         tensor_parallel=args.tp, overrides=overrides)
+                         tensor_parallel=args.tp, vision=args.vision, overrides=overrides)
         run(cfg, dry_run=args.dry_run)
         return 0
     from camreasoner.rl.trl_backend import TrlConfig, train
@@ -223,7 +223,10 @@ def cmd_rl(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from camreasoner.demo import PRESETS, run_demo
 
-    out = run_demo(args.out, PRESETS[args.preset])
+    out = run_demo(args.out, PRESETS[args.preset], until=args.until)
+    if args.until:
+        print(f"demo output (stopped after {args.until}): {out}")
+        return 0
     print(f"demo report: {out / 'report' / 'report.html'}")
     print(f"demo output: {out}")
     return 0
@@ -378,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--n-gpus", type=int, default=8)
     rl.add_argument("--n-nodes", type=int, default=1)
     rl.add_argument("--tp", type=int, default=1, help="vLLM tensor parallel size")
+    rl.add_argument("--vision", default="default",
+                    help="verl: vision preset written into the parquet (default, tiny)")
     rl.add_argument("--dry-run", action="store_true", help="prepare data, print the command")
     trl_opts = rl.add_argument_group("trl backend")
     trl_opts.add_argument("--max-steps", type=int, default=100)
@@ -395,9 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
     m.add_argument("--out", default="outputs/demo")
-    m.add_argument("--preset", choices=("cpu", "ci", "gpu"), default="cpu",
+    m.add_argument("--preset", choices=("cpu", "ci", "gpu", "gpu_video"), default="cpu",
                    help="cpu: the full CPU demo; ci: every stage on less data; gpu: a ~15M-"
-                        "parameter model on a larger corpus, one GPU, ~10 minutes")
+                        "parameter model on a larger corpus, one GPU, ~10 minutes; gpu_video: "
+                        "that model, SFT on videos (the start for verl's GRPO)")
+    m.add_argument("--until", choices=("data", "model", "sft", "rl", "eval"),
+                   help="stop after this stage (later stages are left as they are)")
     m.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="dev_command",

@@ -49,6 +49,11 @@ class DemoConfig:
     workers: int = 2
 
 
+# A 15M-parameter Qwen2.5-VL (head size 64, the smallest FlashAttention and vLLM take).
+_GPU_MODEL = (("hidden_size", 384), ("intermediate_size", 1536), ("num_layers", 6),
+              ("num_heads", 6), ("num_kv_heads", 2), ("vision_depth", 4), ("vision_hidden", 128),
+              ("vision_heads", 4))
+
 PRESETS = {
     "cpu": DemoConfig(),
     # What CI runs: every stage, on less data.
@@ -58,12 +63,14 @@ PRESETS = {
     "gpu": DemoConfig(
         train_clips=1600, test_clips=20, size=112, sft_epochs=2.0, rl_steps=12,
         rl_generations=8, rl_prompts=4, rl_learning_rate=5e-5, rl_completion_tokens=384,
-        max_new_tokens=384,
-        model=(("hidden_size", 384), ("intermediate_size", 1536), ("num_layers", 6),
-               ("num_heads", 6), ("num_kv_heads", 2), ("vision_depth", 4),
-               ("vision_hidden", 128), ("vision_heads", 4)),
-        vision_mode="frames", sft_recipe="tiny_gpu_sft", use_cpu=False, eval_batch=128,
-        workers=16),
+        max_new_tokens=384, model=_GPU_MODEL, vision_mode="frames", sft_recipe="tiny_gpu_sft",
+        use_cpu=False, eval_batch=128, workers=16),
+    # The same model with SFT on videos: the start of verl's GRPO on one GPU (EasyR1/
+    # tiny_gpu_grpo.yaml; `--until sft`), whose rollouts and training see videos.
+    "gpu_video": DemoConfig(
+        train_clips=400, test_clips=40, size=112, sft_epochs=3.0, max_new_tokens=384,
+        model=_GPU_MODEL, vision_mode="video", sft_recipe="tiny_gpu_sft", use_cpu=False,
+        eval_batch=128, workers=16),
 }
 
 
@@ -102,9 +109,15 @@ def _gpu_rl_available() -> bool:
     return torch.cuda.is_available()
 
 
-def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
+STAGES = ("data", "model", "sft", "rl", "eval", "report")
+
+
+def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None = None) -> Path:
+    """Run the stages in order (skipping complete ones); with ``until``, stop after that stage."""
     from camreasoner.vision import VisionSpec
 
+    if until is not None and until not in STAGES:
+        raise ValueError(f"until={until!r}: not a stage; stages are {', '.join(STAGES)}")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
@@ -205,9 +218,12 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig()) -> Path:
         return {"report": str(d / "report.html")}
 
     summary = {}
-    for name, fn in (("data", data), ("model", model), ("sft", sft), ("rl", rl),
-                     ("eval", evaluate), ("report", report)):
+    stages = dict(zip(STAGES, (data, model, sft, rl, evaluate, report), strict=True))
+    for name, fn in stages.items():
         summary[name] = _stage(out, name, fn)
+        if name == until:
+            log.info("stopped after stage %s, as asked", name)
+            return out
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return out
 

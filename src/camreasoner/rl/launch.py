@@ -42,11 +42,12 @@ class VerlLaunch:
     n_gpus: int = 8
     n_nodes: int = 1
     tensor_parallel: int = 1
+    vision: str = "default"  # camreasoner.vision preset written into converted parquet
     overrides: list[str] = field(default_factory=list)
 
 
 def prepare_parquet(path: str, video_root: str | None, out_dir: Path, name: str,
-                    check: bool = True) -> str:
+                    check: bool = True, vision: str = "default") -> str:
     """Parquet as is; items or OneThinker JSON converted (and checked) to ``out_dir/name``."""
     if path.endswith(".parquet"):
         return path
@@ -68,7 +69,9 @@ def prepare_parquet(path: str, video_root: str | None, out_dir: Path, name: str,
             raise DataError(f"bad RL items, fix or drop them before training:\n"
                             f"{format_report(report)}")
     target = out_dir / f"{name}.parquet"
-    write_verl_parquet(items, target, video_root)
+    from camreasoner.vision import vision_preset
+
+    write_verl_parquet(items, target, video_root, vision_preset(vision))
     return str(target)
 
 
@@ -105,13 +108,17 @@ def environment() -> dict[str, str]:
     # video row without a word; decord bundles its own FFmpeg.
     env.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
     env.setdefault("NCCL_NVLS_ENABLE", "0")
+    # Registers EMA-GRPO in every verl process also where camreasoner runs from a source tree
+    # (PYTHONPATH) and its `verl.plugins` entry point is not installed.
+    env.setdefault("VERL_USE_EXTERNAL_MODULES", "camreasoner.rl.verl_plugin")
     return env
 
 
 def run(cfg: VerlLaunch, dry_run: bool = False) -> Path | None:
     out = Path(cfg.output_dir)
-    train = prepare_parquet(cfg.train_file, cfg.video_root, out / "data", "train")
-    val = (prepare_parquet(cfg.val_file, cfg.video_root, out / "data", "val")
+    train = prepare_parquet(cfg.train_file, cfg.video_root, out / "data", "train",
+                            vision=cfg.vision)
+    val = (prepare_parquet(cfg.val_file, cfg.video_root, out / "data", "val", vision=cfg.vision)
            if cfg.val_file else None)
     cmd = verl_command(cfg, train, val)
     log.info("verl: %s", " ".join(cmd))

@@ -1,0 +1,107 @@
+"""The vLLM evaluation backend against the batched transformers backend, one model, one run.
+
+    python benchmarks/bench_vllm_eval.py --model MODEL --items ITEMS --video-root DIR \
+        [--vision tiny] [--limit 256] [--hf-batch 64] [--out-json results.json]
+
+Both engines get the same requests (our prompt, frames decoded once beforehand by the eval
+runner's loader, so only the engines are timed), greedy decoding, the same ``--new-tokens``
+budget, p_yes off (a generation-only comparison). HF runs first in batches of ``--hf-batch``;
+vLLM then takes all requests in one call, as ``eval run --backend vllm`` feeds it. Printed:
+items/s and generated tokens/s of each, the ratio, and how many responses and parsed answers
+differ (bf16 kernels differ between the engines, so greedy paths can part after a near tie).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--items", required=True)
+    ap.add_argument("--video-root", required=True)
+    ap.add_argument("--vision", default="default", help="camreasoner.vision preset")
+    ap.add_argument("--limit", type=int, default=256, help="first N items with options")
+    ap.add_argument("--new-tokens", type=int, default=384)
+    ap.add_argument("--hf-batch", type=int, default=64)
+    ap.add_argument("--gpu-memory-utilization", type=float, default=0.5)
+    ap.add_argument("--out-json")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    import torch
+    from tqdm.auto import tqdm
+
+    from camreasoner import prompts
+    from camreasoner.answers import extract_letter
+    from camreasoner.data.schema import read_items, resolve_video
+    from camreasoner.eval.backends import HFBackend, Request, VLLMBackend
+    from camreasoner.eval.frames import load_frames
+    from camreasoner.vision import vision_preset
+
+    spec = vision_preset(args.vision)
+    items = [i for i in read_items(args.items) if i.options][: args.limit]
+    reqs = [Request(i.id, prompts.render_item_prompt(i),
+                    load_frames(resolve_video(args.video_root, i.video, item_id=i.id), spec))
+            for i in tqdm(items, desc="decode", unit="item")]
+
+    def timed(fn):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = fn()
+        torch.cuda.synchronize()
+        return out, time.perf_counter() - t
+
+    def run_hf():  # its own scope, so the model is freed before vLLM takes memory
+        hf = HFBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False)
+        hf.generate(reqs[: min(len(reqs), args.hf_batch)])  # warm-up at the batch size
+        return timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
+                              for r in hf.generate(reqs[k:k + args.hf_batch])])
+
+    hf_out, hf_s = run_hf()
+    hf_peak = torch.cuda.max_memory_allocated() / 2**30
+    gc.collect()
+    torch.cuda.empty_cache()
+
+    vl = VLLMBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False,
+                     max_model_len=4096, gpu_memory_utilization=args.gpu_memory_utilization)
+    vl.generate(reqs[: min(len(reqs), 8)])  # warm-up
+    vl_out, vl_s = timed(lambda: vl.generate(reqs))
+
+    rows = {}
+    for name, outs, secs in (("transformers", hf_out, hf_s), ("vllm", vl_out, vl_s)):
+        tokens = sum(r.generated_tokens for r in outs)
+        rows[name] = {"items": len(outs), "s": round(secs, 2),
+                      "items_per_s": round(len(outs) / secs, 2),
+                      "tokens_per_s": round(tokens / secs, 1), "generated_tokens": tokens}
+    same_text = sum(a.response == b.response for a, b in zip(hf_out, vl_out, strict=True))
+    letters = [(extract_letter(a.response, i.options), extract_letter(b.response, i.options))
+               for a, b, i in zip(hf_out, vl_out, items, strict=True)]
+    same_letter = sum(a == b for a, b in letters)
+    res = {"gpu": torch.cuda.get_device_name(), "model": args.model, "items": len(items),
+           "new_tokens": args.new_tokens, "hf_batch": args.hf_batch,
+           "hf_peak_gib": round(hf_peak, 1), **rows,
+           "speedup_items": round(rows["vllm"]["items_per_s"] / rows["transformers"]["items_per_s"], 2),
+           "identical_responses": same_text, "identical_answers": same_letter,
+           "examples_differing": [{"id": i.id, "hf": a.response[:200], "vllm": b.response[:200]}
+                                  for a, b, i in zip(hf_out, vl_out, items) if a.response != b.response][:3]}
+    print(f"{res['gpu']}: {args.model}, {len(items)} items, greedy, <= {args.new_tokens} new tokens")
+    print("| engine | items | seconds | items/s | generated tokens/s |")
+    print("|---|---|---|---|---|")
+    for name, r in rows.items():
+        label = f"transformers, batch {args.hf_batch}" if name == "transformers" else "vLLM, one call"
+        print(f"| {label} | {r['items']} | {r['s']:.2f} | {r['items_per_s']:.2f} | "
+              f"{r['tokens_per_s']:.1f} |")
+    print(f"vLLM / transformers: {res['speedup_items']:.1f}x items/s; identical responses "
+          f"{same_text}/{len(items)}, identical answers {same_letter}/{len(items)}")
+    if args.out_json:
+        with open(args.out_json, "w") as f:
+            json.dump(res, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

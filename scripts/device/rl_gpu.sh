@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# On the lent one-GPU machine, once the "rl" carry set is installed (prepare.sh rl here, then
+# install.sh .whl/rl.N there, one call a chunk): issue #9's runs, step by step, logs into $OUT.
+#   bash scripts/device/rl_gpu.sh imports sft grpo eval bench
+# Steps: imports (vLLM, verl, Ray load), sft (demo --preset gpu_video --until sft: synthetic
+# clips, the 15M model, SFT on videos), grpo (run_rl.sh with EasyR1/tiny_gpu_grpo.yaml, then the
+# checkpoint merged to Hugging Face), eval (`eval run --backend vllm` on the merged model),
+# bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT=${OUT:-/tmp/out}
+WORK=${WORK:-/tmp/rlgpu}
+SITE=${SITE:-/tmp/site}
+mkdir -p "$OUT" "$WORK"
+export PYTHONPATH="$SITE:$PWD/src" DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 \
+    HF_HOME=/tmp/hf TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 MPLCONFIGDIR=/tmp/mpl \
+    VLLM_USE_FLASHINFER_SAMPLER=0 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 \
+    NVSHMEM_DISABLE_NVLS=1 RAY_USAGE_STATS_ENABLED=0 VLLM_NO_USAGE_STATS=1
+DEMO=$WORK/demo
+RL=$WORK/rl
+status=0
+step() {  # step NAME CMD...: run, time, log to $OUT/NAME.log, keep going on failure
+    local name=$1; shift
+    local t0=$SECONDS
+    echo "=== $name: $*"
+    "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    echo "=== $name: rc=$rc in $((SECONDS - t0)) s"
+    tail -n "${TAIL:-25}" "$OUT/$name.log"
+    ((rc == 0)) || status=1
+    return $rc
+}
+for s in "$@"; do
+    case $s in
+        imports) step imports python3 -c "
+import importlib.metadata as m, torch
+for d in ('vllm', 'verl', 'ray', 'transformers', 'torch', 'tensordict', 'TransferQueue'):
+    print(d, m.version(d))
+from vllm import LLM  # noqa: F401
+import verl.trainer.main_ppo  # noqa: F401
+import camreasoner.rl.verl_plugin  # noqa: F401
+print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
+        sft) step sft python3 -m camreasoner demo --preset gpu_video --out "$DEMO" --until sft ;;
+        grpo)
+            nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 \
+                > "$OUT/grpo_gpu_mem.csv" &
+            smi=$!
+            # shellcheck disable=SC2086  # GRPO_ARGS: extra Hydra overrides, space-separated
+            step grpo env RECIPE=tiny_gpu_grpo NGPUS=1 TP=1 VISION=tiny PYTHON=python3 \
+                MODEL_PATH="$DEMO/sft/model" TRAIN_FILE="$DEMO/data/train/items_mc.jsonl" \
+                VIDEO_ROOT="$DEMO/data/train/videos" OUTPUT_DIR="$RL" \
+                bash local_scripts/run_rl.sh ${GRPO_ARGS:-}
+            kill $smi
+            echo "GPU memory used, peak MiB: $(sort -n "$OUT/grpo_gpu_mem.csv" | tail -1)" ;;
+        eval) step eval python3 -m camreasoner eval run --backend vllm --model "$RL/hf" \
+                --items "$DEMO/data/test_items.jsonl" --video-root "$DEMO/data/test/videos" \
+                --vision tiny --out "$WORK/eval_rl_vllm" --batch-size 1024 --max-new-tokens 384 \
+                --no-progress && cat "$WORK/eval_rl_vllm/summary.json" ;;
+        bench)
+            model=$RL/hf
+            [[ -d $model ]] || model=$DEMO/sft/model  # the GRPO step failed: the SFT model
+            step bench python3 benchmarks/bench_vllm_eval.py --model "$model" \
+                --items "$DEMO/data/test_items.jsonl" --video-root "$DEMO/data/test/videos" \
+                --vision tiny --limit 256 --out-json "$OUT/bench_vllm_eval.json" ;;
+        *) echo "unknown step $s" >&2; status=2 ;;
+    esac
+done
+exit $status
