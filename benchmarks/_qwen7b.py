@@ -22,10 +22,13 @@ VISION_7B = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_h
 MIN_PIXELS, MAX_PIXELS = 16 * 784, 144 * 784  # 12,544 .. 112,896 = 448x252
 
 
-def build_model(tmp: Path, layers: int | None = None) -> tuple[Path, int]:
+def build_model(tmp: Path, layers: int | None = None,
+                in_tokenizer: bool = False) -> tuple[Path, int]:
     """Write the model (bf16 safetensors), tokenizer and processor to ``tmp/model7b``; return the
     folder and the parameter count. Built on the GPU: random init of 8B parameters on the CPU
-    takes minutes."""
+    takes minutes. ``in_tokenizer``: LM-head rows of ids the tokenizer lacks are zeroed, so greedy
+    decoding (the max over ~1,000 random logits is > 0 almost surely) emits only ids that
+    detokenise, which vLLM's detokenizer needs."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLConfig
 
@@ -48,6 +51,9 @@ def build_model(tmp: Path, layers: int | None = None) -> tuple[Path, int]:
     with torch.device("cuda"):
         model = AutoModelForImageTextToText.from_config(cfg, dtype=torch.bfloat16,
                                                         attn_implementation="sdpa")
+    if in_tokenizer:
+        with torch.no_grad():
+            model.lm_head.weight[len(tok):] = 0
     out = tmp / "model7b"
     model.save_pretrained(out)
     proc.video_processor.min_pixels = proc.image_processor.min_pixels = MIN_PIXELS

@@ -2,6 +2,11 @@
 
     python benchmarks/bench_vllm_eval.py --model MODEL --items ITEMS --video-root DIR \
         [--vision tiny] [--limit 256] [--hf-batch 64] [--out-json results.json]
+    python benchmarks/bench_vllm_eval.py --qwen7b --limit 64 --new-tokens 128  # 7B-shaped
+
+With ``--qwen7b`` the model is a random Qwen2.5-VL-7B-shaped one (benchmarks/_qwen7b.py) on
+clips written here (32 frames at 448x252: 2,304 video tokens), and both engines are held to
+exactly ``--new-tokens`` tokens (EOS ignored) so they do equal work.
 
 Both engines get the same requests (our prompt, frames decoded once beforehand by the eval
 runner's loader, so only the engines are timed), greedy decoding, the same ``--new-tokens``
@@ -19,12 +24,17 @@ import json
 import logging
 import time
 
+log = logging.getLogger("bench_vllm_eval")
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--items", required=True)
-    ap.add_argument("--video-root", required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--items")
+    ap.add_argument("--video-root")
+    ap.add_argument("--qwen7b", action="store_true", help="a random 7B-shaped model, own clips")
+    ap.add_argument("--agreement-items", type=int, default=32,
+                    help="also run HF at batch 1 on this many items: how often batching alone "
+                         "changes a greedy answer, the yardstick for the engines' differences")
     ap.add_argument("--vision", default="default", help="camreasoner.vision preset")
     ap.add_argument("--limit", type=int, default=256, help="first N items with options")
     ap.add_argument("--new-tokens", type=int, default=384)
@@ -43,7 +53,12 @@ def main() -> None:
     from camreasoner.eval.frames import load_frames
     from camreasoner.vision import vision_preset
 
-    spec = vision_preset(args.vision)
+    if args.qwen7b:
+        args.model, args.items, args.video_root, spec = _qwen7b_setup(args.limit)
+    elif not (args.model and args.items and args.video_root):
+        ap.error("--model, --items and --video-root are needed (or --qwen7b)")
+    else:
+        spec = vision_preset(args.vision)
     items = [i for i in read_items(args.items) if i.options][: args.limit]
     reqs = [Request(i.id, prompts.render_item_prompt(i),
                     load_frames(resolve_video(args.video_root, i.video, item_id=i.id), spec))
@@ -58,17 +73,26 @@ def main() -> None:
 
     def run_hf():  # its own scope, so the model is freed before vLLM takes memory
         hf = HFBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False)
+        if args.qwen7b:
+            hf.model.generation_config.min_new_tokens = args.new_tokens  # equal work
         hf.generate(reqs[: min(len(reqs), args.hf_batch)])  # warm-up at the batch size
-        return timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
-                              for r in hf.generate(reqs[k:k + args.hf_batch])])
+        out = timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
+                             for r in hf.generate(reqs[k:k + args.hf_batch])])
+        single = [hf.generate([r])[0] for r in reqs[: args.agreement_items]]
+        return (*out, single)
 
-    hf_out, hf_s = run_hf()
+    hf_out, hf_s, hf_single = run_hf()
     hf_peak = torch.cuda.max_memory_allocated() / 2**30
     gc.collect()
     torch.cuda.empty_cache()
 
     vl = VLLMBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False,
                      max_model_len=4096, gpu_memory_utilization=args.gpu_memory_utilization)
+    if args.qwen7b:
+        from vllm import SamplingParams
+
+        vl.sampling = SamplingParams(temperature=0.0, max_tokens=args.new_tokens,
+                                     min_tokens=args.new_tokens, ignore_eos=True)
     vl.generate(reqs[: min(len(reqs), 8)])  # warm-up
     vl_out, vl_s = timed(lambda: vl.generate(reqs))
 
@@ -82,11 +106,16 @@ def main() -> None:
     letters = [(extract_letter(a.response, i.options), extract_letter(b.response, i.options))
                for a, b, i in zip(hf_out, vl_out, items, strict=True)]
     same_letter = sum(a == b for a, b in letters)
+    k = len(hf_single)
+    batch_vs_single = sum(a.response == b.response for a, b in zip(hf_out[:k], hf_single))
+    vllm_vs_single = sum(a.response == b.response for a, b in zip(vl_out[:k], hf_single))
     res = {"gpu": torch.cuda.get_device_name(), "model": args.model, "items": len(items),
            "new_tokens": args.new_tokens, "hf_batch": args.hf_batch,
            "hf_peak_gib": round(hf_peak, 1), **rows,
            "speedup_items": round(rows["vllm"]["items_per_s"] / rows["transformers"]["items_per_s"], 2),
            "identical_responses": same_text, "identical_answers": same_letter,
+           "agreement_subset": k, "hf_batch_vs_batch1_identical": batch_vs_single,
+           "vllm_vs_hf_batch1_identical": vllm_vs_single,
            "examples_differing": [{"id": i.id, "hf": a.response[:200], "vllm": b.response[:200]}
                                   for a, b, i in zip(hf_out, vl_out, items) if a.response != b.response][:3]}
     print(f"{res['gpu']}: {args.model}, {len(items)} items, greedy, <= {args.new_tokens} new tokens")
@@ -98,9 +127,37 @@ def main() -> None:
               f"{r['tokens_per_s']:.1f} |")
     print(f"vLLM / transformers: {res['speedup_items']:.1f}x items/s; identical responses "
           f"{same_text}/{len(items)}, identical answers {same_letter}/{len(items)}")
+    print(f"first {k} items, identical responses: HF batch {args.hf_batch} vs HF batch 1 "
+          f"{batch_vs_single}/{k}, vLLM vs HF batch 1 {vllm_vs_single}/{k}")
     if args.out_json:
         with open(args.out_json, "w") as f:
             json.dump(res, f, indent=2)
+
+
+def _qwen7b_setup(n_items: int):
+    """A random 7B-shaped model and ``n_items`` yes/no items on clips written to a temp folder."""
+    import tempfile
+    from pathlib import Path
+
+    from _qwen7b import build_model
+
+    from camreasoner import prompts
+    from camreasoner.data.schema import Item, write_items
+    from camreasoner.dev.clips import write_clip
+    from camreasoner.vision import VisionSpec
+
+    tmp = Path(tempfile.mkdtemp())
+    model, n_params = build_model(tmp, in_tokenizer=True)
+    log.warning("random 7B-shaped model: %.2fB parameters", n_params / 1e9)
+    items = []
+    for k in range(n_items):
+        write_clip(tmp / "v" / f"{k}.mp4", frames=32, width=448, height=252, fps=4,
+                   shift=(k % 5 - 2, k % 3 - 1), seed=k)
+        items.append(Item(id=f"i{k}", video=f"{k}.mp4", question="Does the camera pan left?",
+                          options=list(prompts.YES_NO_OPTIONS), answer="B", task="Pan_Left"))
+    write_items(tmp / "items.jsonl", items)
+    return str(model), str(tmp / "items.jsonl"), str(tmp / "v"), VisionSpec(fps=4.0,
+                                                                             max_frames=32)
 
 
 if __name__ == "__main__":

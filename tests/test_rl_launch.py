@@ -135,3 +135,13 @@ def test_trl_backend_trains_for_real_and_evaluates_in_frames_mode(warm_tiny, syn
     assert r.returncode == 0, r.stderr[-3000:]
     preds = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").open()]
     assert len(preds) == 4 and all("<answer>" in p["response"] for p in preds)
+
+
+def test_reward_weights_follow_recipe_and_overrides():
+    from camreasoner.rl.launch import VerlLaunch, reward_weights
+
+    cfg = VerlLaunch(model="m", train_file="t.parquet", val_file=None, output_dir="o",
+                     recipe="tiny_gpu_grpo")
+    assert reward_weights(cfg) == {"accuracy": 0.8, "format": 0.1, "consistency": 0.1}
+    cfg.overrides = ["reward.custom_reward_function.reward_kwargs.w_format=0.2"]
+    assert reward_weights(cfg)["format"] == 0.2

@@ -5,8 +5,10 @@
 # Steps: imports (vLLM, verl, Ray load), sft (demo --preset gpu_video --until sft: synthetic
 # clips, the 15M model, SFT on videos), grpo (run_rl.sh with EasyR1/tiny_gpu_grpo.yaml, then the
 # checkpoint merged to Hugging Face), eval (`eval run --backend vllm` on the merged model),
-# bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items).
-set -uo pipefail
+# bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items),
+# bench7b (the same on a random 7B-shaped model), demo_rl / demo (the gpu_video demo's RL stage,
+# then the rest; each call <= 10 minutes). A failing step is reported and the next one runs.
+set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-/tmp/out}
 WORK=${WORK:-/tmp/rlgpu}
@@ -23,12 +25,11 @@ step() {  # step NAME CMD...: run, time, log to $OUT/NAME.log, keep going on fai
     local name=$1; shift
     local t0=$SECONDS
     echo "=== $name: $*"
-    "$@" > "$OUT/$name.log" 2>&1
-    local rc=$?
+    local rc=0
+    "$@" > "$OUT/$name.log" 2>&1 || rc=$?
     echo "=== $name: rc=$rc in $((SECONDS - t0)) s"
     tail -n "${TAIL:-25}" "$OUT/$name.log"
     ((rc == 0)) || status=1
-    return $rc
 }
 for s in "$@"; do
     case $s in
@@ -50,18 +51,26 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
                 MODEL_PATH="$DEMO/sft/model" TRAIN_FILE="$DEMO/data/train/items_mc.jsonl" \
                 VIDEO_ROOT="$DEMO/data/train/videos" OUTPUT_DIR="$RL" \
                 bash local_scripts/run_rl.sh ${GRPO_ARGS:-}
-            kill $smi
+            kill $smi || true
             echo "GPU memory used, peak MiB: $(sort -n "$OUT/grpo_gpu_mem.csv" | tail -1)" ;;
         eval) step eval python3 -m camreasoner eval run --backend vllm --model "$RL/hf" \
                 --items "$DEMO/data/test_items.jsonl" --video-root "$DEMO/data/test/videos" \
                 --vision tiny --out "$WORK/eval_rl_vllm" --batch-size 1024 --max-new-tokens 384 \
-                --no-progress && cat "$WORK/eval_rl_vllm/summary.json" ;;
+                --no-progress ;;
         bench)
             model=$RL/hf
             [[ -d $model ]] || model=$DEMO/sft/model  # the GRPO step failed: the SFT model
             step bench python3 benchmarks/bench_vllm_eval.py --model "$model" \
                 --items "$DEMO/data/test_items.jsonl" --video-root "$DEMO/data/test/videos" \
                 --vision tiny --limit 256 --out-json "$OUT/bench_vllm_eval.json" ;;
+        bench7b) step bench7b python3 benchmarks/bench_vllm_eval.py --qwen7b --limit 64 \
+                --new-tokens 128 --hf-batch 32 --agreement-items 0 \
+                --out-json "$OUT/bench_vllm_eval_7b.json" ;;
+        demo_rl) step demo_rl python3 -m camreasoner demo --preset gpu_video --out "$DEMO" \
+                --until rl ;;
+        demo) step demo python3 -m camreasoner demo --preset gpu_video --out "$DEMO"
+            [[ -d $DEMO/report ]] && tar czf "$OUT/demo_report.tgz" -C "$DEMO" report \
+                summary.json rl/rewards.json || true ;;
         *) echo "unknown step $s" >&2; status=2 ;;
     esac
 done

@@ -47,6 +47,10 @@ class DemoConfig:
     use_cpu: bool = True
     eval_batch: int = 8
     workers: int = 2
+    # "trl": the single-node backend (CPU or one GPU, on frames). "verl": verl + vLLM on videos
+    # (EasyR1/tiny_gpu_grpo.yaml, needs GPUs and vLLM; its start alone takes ~4.5 minutes).
+    rl_backend: str = "trl"
+    eval_backend: str = "hf"  # "vllm" on GPU machines that have it
 
 
 # A 15M-parameter Qwen2.5-VL (head size 64, the smallest FlashAttention and vLLM take).
@@ -65,12 +69,14 @@ PRESETS = {
         rl_generations=8, rl_prompts=4, rl_learning_rate=5e-5, rl_completion_tokens=384,
         max_new_tokens=384, model=_GPU_MODEL, vision_mode="frames", sft_recipe="tiny_gpu_sft",
         use_cpu=False, eval_batch=128, workers=16),
-    # The same model with SFT on videos: the start of verl's GRPO on one GPU (EasyR1/
-    # tiny_gpu_grpo.yaml; `--until sft`), whose rollouts and training see videos.
+    # The same model on videos end to end: SFT on videos, GRPO with verl + vLLM (EasyR1/
+    # tiny_gpu_grpo.yaml), evaluation with vLLM. Over one device call's 10 minutes (verl's start
+    # is ~4.5 of them): run it in parts with --until (each stage resumes).
     "gpu_video": DemoConfig(
-        train_clips=400, test_clips=40, size=112, sft_epochs=3.0, max_new_tokens=384,
-        model=_GPU_MODEL, vision_mode="video", sft_recipe="tiny_gpu_sft", use_cpu=False,
-        eval_batch=128, workers=16),
+        train_clips=1600, test_clips=40, size=112, sft_epochs=2.0, rl_steps=6,
+        rl_generations=8, rl_prompts=8, rl_learning_rate=1e-5, rl_completion_tokens=384,
+        max_new_tokens=384, model=_GPU_MODEL, vision_mode="video", sft_recipe="tiny_gpu_sft",
+        use_cpu=False, eval_batch=1024, workers=16, rl_backend="verl", eval_backend="vllm"),
 }
 
 
@@ -163,9 +169,12 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         return {"model": str(d / "model"), "curves": str(d / "model" / "training_curves.png")}
 
     def rl(d: Path) -> dict:
+        if cfg.rl_backend == "verl":
+            return rl_verl(d)
         if _gpu_rl_available():
-            log.info("GPUs and vLLM found: the cluster path is `bash local_scripts/run_rl.sh`; "
-                     "the demo keeps to the single-node backend so its numbers stay comparable")
+            log.info("GPUs and vLLM found, but this preset keeps to the single-node backend "
+                     "(verl's start alone takes minutes); the cluster path is "
+                     "`bash local_scripts/run_rl.sh`, the `gpu_video` preset runs it")
         from camreasoner.rl.trl_backend import TrlConfig, train
 
         tcfg = TrlConfig(model=str(out / "sft" / "model"), items=str(train_dir / "items_mc.jsonl"),
@@ -181,19 +190,50 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         return {"model": str(d / "trl" / "final"), "steps": len(logs),
                 "mean_reward": round(sum(h["reward"] for h in logs) / max(1, len(logs)), 4)}
 
+    def rl_verl(d: Path) -> dict:
+        from camreasoner.rl.launch import VerlLaunch
+        from camreasoner.rl.launch import run as run_verl
+
+        if not _gpu_rl_available():
+            raise RuntimeError("rl_backend=verl needs a GPU and vLLM; use rl_backend=trl")
+        n = cfg.rl_prompts
+        vcfg = VerlLaunch(
+            model=str(out / "sft" / "model"), train_file=str(train_dir / "items_mc.jsonl"),
+            val_file=None, output_dir=str(d / "verl"), recipe="tiny_gpu_grpo",
+            video_root=str(train_dir / "videos"), n_gpus=1, vision="tiny",
+            overrides=[f"trainer.total_training_steps={cfg.rl_steps}",
+                       f"trainer.save_freq={cfg.rl_steps}", f"data.train_batch_size={n}",
+                       f"actor_rollout_ref.actor.ppo_mini_batch_size={n}",
+                       f"actor_rollout_ref.rollout.n={cfg.rl_generations}",
+                       f"actor_rollout_ref.actor.optim.lr={cfg.rl_learning_rate}",
+                       f"data.max_response_length={cfg.rl_completion_tokens}"])
+        model_dir = run_verl(vcfg)
+        if model_dir is None:
+            raise RuntimeError(f"verl saved no checkpoint under {d / 'verl'}")
+        steps = json.loads((d / "verl" / "steps.json").read_text())
+        (d / "rewards.json").write_text(json.dumps(steps, indent=2))
+        return {"model": str(model_dir), "steps": len(steps), "backend": "verl",
+                "mean_reward": round(sum(s["reward"] for s in steps) / max(1, len(steps)), 4)}
+
     def evaluate(d: Path) -> dict:
         from camreasoner.baseline.geometric import run_baseline
         from camreasoner.eval.runner import RunConfig, run_eval
         from camreasoner.eval.score import score_files
 
+        rl_model = json.loads((out / "rl" / ".done").read_text())["model"]
         models = {"base": (out / "model" / "tiny", sft_spec),
                   "sft": (out / "sft" / "model", sft_spec),
-                  "rl": (out / "rl" / "trl" / "final", frames_spec)}
+                  "rl": (Path(rl_model), video_spec if cfg.rl_backend == "verl" else frames_spec)}
         summary = {}
         for name, (path, spec) in models.items():
             rcfg = RunConfig(model=str(path), items=str(eval_items),
                              video_root=str(test_dir / "videos"), vision=spec.to_dict(),
                              max_new_tokens=cfg.max_new_tokens, batch_size=cfg.eval_batch,
+                             backend=cfg.eval_backend,
+                             # three engines one after another in this process: each takes a
+                             # quarter of the GPU, so one not yet freed cannot starve the next
+                             backend_kwargs=({"gpu_memory_utilization": 0.25}
+                                             if cfg.eval_backend == "vllm" else {}),
                              workers=max(1, cfg.workers // 2),
                              cache_dir=str(out / "cache" / "frames"))
             run_eval(rcfg, d / name)

@@ -10,6 +10,9 @@ Steps:
    data, GPU and output overrides, then the user's Hydra overrides (last wins).
 3. ``python -m verl.model_merger merge --backend fsdp`` on the newest ``global_step_*/actor`` into
    ``OUTPUT_DIR/hf``.
+4. Per-step reward, accuracy, format, consistency, timings and memory from verl's file logger
+   (``OUTPUT_DIR/metrics.jsonl``) and rollout dumps into ``OUTPUT_DIR/steps.json``
+   (:mod:`camreasoner.rl.verl_logs`), printed as a table.
 
 Multi-node: start Ray first (``ray start --head`` on node 0, ``ray start --address=HEAD:6379`` on
 the others) and pass ``NNODES``; verl then spreads over the cluster.
@@ -24,6 +27,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from camreasoner.rl import verl_logs
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,20 @@ def verl_command(cfg: VerlLaunch, train: str, val: str | None) -> list[str]:
     return args + list(cfg.overrides)
 
 
+def reward_weights(cfg: VerlLaunch) -> dict[str, float]:
+    """The reward weights the run used: the recipe's ``reward_kwargs`` after the overrides."""
+    from hydra import compose, initialize_config_dir
+
+    from camreasoner.rewards import DEFAULT_WEIGHTS
+
+    with initialize_config_dir(config_dir=str(Path(cfg.recipes_dir).resolve()),
+                               version_base=None):
+        conf = compose(config_name=cfg.recipe, overrides=list(cfg.overrides))
+    kw = conf.reward.custom_reward_function.get("reward_kwargs") or {}
+    weights = dict(kw.get("weights") or DEFAULT_WEIGHTS)
+    return {name: float(kw.get(f"w_{name}", w)) for name, w in weights.items()}
+
+
 def latest_actor_checkpoint(output_dir: str | os.PathLike[str]) -> Path | None:
     steps = []
     for p in Path(output_dir).glob("global_step_*"):
@@ -125,7 +144,14 @@ def run(cfg: VerlLaunch, dry_run: bool = False) -> Path | None:
     if dry_run:
         print(" ".join(cmd))
         return None
-    subprocess.run(cmd, check=True, env=environment())
+    env = environment()
+    # The `file` logger (in the recipes' trainer.logger) writes one line of metrics a step here.
+    env.setdefault("VERL_FILE_LOGGER_PATH", str(out.resolve() / verl_logs.METRICS_FILE))
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(cmd, check=True, env=env)
+    if Path(env["VERL_FILE_LOGGER_PATH"]).is_file():
+        rows = verl_logs.summarize(out, reward_weights(cfg))
+        log.info("per step (%s):\n%s", out / verl_logs.SUMMARY_FILE, verl_logs.format_table(rows))
     actor = latest_actor_checkpoint(out)
     if actor is None:
         log.warning("no checkpoint under %s (trainer.save_freq?): nothing to merge", out)
