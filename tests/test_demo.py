@@ -50,3 +50,19 @@ def test_demo_stops_after_the_stage_asked(tmp_path):
     assert not (out / "sft").exists() and not (out / "summary.json").exists()
     with pytest.raises(ValueError, match="not a stage"):
         run_demo(tmp_path / "demo", PRESETS["ci"], until="training")
+
+
+def test_verl_backend_without_gpu_says_what_it_needs(tmp_path):
+    """rl_backend=verl (the gpu_video preset) stops at the RL stage with a clear error on a
+    machine without a GPU and vLLM, after the earlier stages completed (they resume later)."""
+    import dataclasses
+
+    import pytest
+    from camreasoner.demo import PRESETS, run_demo
+
+    assert PRESETS["gpu_video"].rl_backend == "verl" and PRESETS["gpu_video"].vision_mode == "video"
+    cfg = dataclasses.replace(PRESETS["ci"], rl_backend="verl")
+    with pytest.raises(RuntimeError, match="needs a GPU and vLLM"):
+        run_demo(tmp_path / "demo", cfg)
+    assert (tmp_path / "demo" / "sft" / ".done").exists()
+    assert not (tmp_path / "demo" / "rl" / ".done").exists()
