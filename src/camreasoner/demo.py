@@ -48,7 +48,7 @@ class DemoConfig:
     eval_batch: int = 8
     workers: int = 2
     # "trl": the single-node backend (CPU or one GPU, on frames). "verl": verl + vLLM on videos
-    # (EasyR1/tiny_gpu_grpo.yaml, needs GPUs and vLLM; its start alone takes ~4.5 minutes).
+    # (EasyR1/tiny_gpu_grpo.yaml, needs GPUs and vLLM; its start alone took ~5 minutes on an H100).
     rl_backend: str = "trl"
     eval_backend: str = "hf"  # "vllm" on GPU machines that have it
 
@@ -70,8 +70,8 @@ PRESETS = {
         max_new_tokens=384, model=_GPU_MODEL, vision_mode="frames", sft_recipe="tiny_gpu_sft",
         use_cpu=False, eval_batch=128, workers=16),
     # The same model on videos end to end: SFT on videos, GRPO with verl + vLLM (EasyR1/
-    # tiny_gpu_grpo.yaml), evaluation with vLLM. Over one device call's 10 minutes (verl's start
-    # is ~4.5 of them): run it in parts with --until (each stage resumes).
+    # tiny_gpu_grpo.yaml), evaluation with vLLM. 13 minutes on an H100, over one device call's 10
+    # (verl's start is ~5 of them): run it in parts with --until (each stage resumes).
     "gpu_video": DemoConfig(
         train_clips=1600, test_clips=40, size=112, sft_epochs=2.0, rl_steps=6,
         rl_generations=8, rl_prompts=8, rl_learning_rate=1e-5, rl_completion_tokens=384,
@@ -194,8 +194,14 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         from camreasoner.rl.launch import VerlLaunch
         from camreasoner.rl.launch import run as run_verl
 
+        from camreasoner.vision import vision_preset
+
         if not _gpu_rl_available():
             raise RuntimeError("rl_backend=verl needs a GPU and vLLM; use rl_backend=trl")
+        # verl's parquet names a vision preset; it must be the spec SFT and evaluation use.
+        if vision_preset("tiny") != video_spec:
+            raise ValueError(f"rl_backend=verl writes the 'tiny' vision preset, but this demo "
+                             f"samples {video_spec}: keep fps/frames at the tiny preset's")
         n = cfg.rl_prompts
         vcfg = VerlLaunch(
             model=str(out / "sft" / "model"), train_file=str(train_dir / "items_mc.jsonl"),
