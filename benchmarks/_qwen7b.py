@@ -63,3 +63,33 @@ def build_model(tmp: Path, layers: int | None = None,
     del model
     torch.cuda.empty_cache()
     return out, n
+
+
+def write_pan_items(tmp: Path, n_items: int, frames: int) -> Path:
+    """``n_items`` clips (448x252, 4 fps, ``frames`` frames, varied drift) under ``tmp/v`` and one
+    yes/no item each in ``tmp/items.jsonl`` (returned): the inputs of the GPU eval benchmarks."""
+    from camreasoner import prompts
+    from camreasoner.data.schema import Item, write_items
+    from camreasoner.dev.clips import write_clip
+
+    items = []
+    for k in range(n_items):
+        write_clip(tmp / "v" / f"{k}.mp4", frames=frames, width=448, height=252, fps=4,
+                   shift=(k % 5 - 2, k % 3 - 1), seed=k)
+        items.append(Item(id=f"i{k}", video=f"{k}.mp4", question="Does the camera pan left?",
+                          options=list(prompts.YES_NO_OPTIONS), answer="B", task="Pan_Left"))
+    write_items(tmp / "items.jsonl", items)
+    return tmp / "items.jsonl"
+
+
+def cuda_timed(fn):
+    """``(fn(), seconds)`` with the GPU synchronised before and after: its queued work counts."""
+    import time
+
+    import torch
+
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    out = fn()
+    torch.cuda.synchronize()
+    return out, time.perf_counter() - t

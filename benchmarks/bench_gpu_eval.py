@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _qwen7b import build_model
+from _qwen7b import build_model, cuda_timed, write_pan_items
 
 
 def main() -> None:
@@ -41,8 +41,7 @@ def main() -> None:
     import torch
 
     from camreasoner import prompts
-    from camreasoner.data.schema import Item, write_items
-    from camreasoner.dev.clips import write_clip
+    from camreasoner.data.schema import read_items, write_items
     from camreasoner.eval.backends import HFBackend, Request
     from camreasoner.eval.frames import load_frames
     from camreasoner.eval.runner import RunConfig, run_eval
@@ -53,14 +52,8 @@ def main() -> None:
     model_dir, n_params = build_model(tmp, args.layers)
     t_build = time.perf_counter() - t0
     spec = VisionSpec(fps=4.0, max_frames=args.frames)
-    n_items = max(args.single_items, args.batched_items)
-    items = []
-    for k in range(n_items):
-        write_clip(tmp / "v" / f"{k}.mp4", frames=args.frames, width=448, height=252, fps=4,
-                   shift=(k % 5 - 2, k % 3 - 1), seed=k)
-        items.append(Item(id=f"i{k}", video=f"{k}.mp4", question="Does the camera pan left?",
-                          options=list(prompts.YES_NO_OPTIONS), answer="B", task="Pan_Left"))
-    write_items(tmp / "items.jsonl", items)
+    items = read_items(write_pan_items(tmp, max(args.single_items, args.batched_items),
+                                       args.frames))
 
     backend = HFBackend(str(model_dir), max_new_tokens=args.new_tokens, compute_p_yes=False)
     gc = backend.model.generation_config
@@ -71,25 +64,18 @@ def main() -> None:
     n_prompt = int(probe["input_ids"].shape[1])
     n_video = int((probe["input_ids"] == backend.model.config.video_token_id).sum())
 
-    def timed(fn):
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        return time.perf_counter() - t
-
     backend.generate(reqs[:2])  # warm-up
-    t_single = timed(lambda: [backend.generate([r]) for r in reqs[: args.single_items]])
+    t_single = cuda_timed(lambda: [backend.generate([r]) for r in reqs[: args.single_items]])[1]
     backend.generate(reqs[: args.batch])  # warm-up at the batch size
-    t_batched = timed(lambda: [backend.generate(reqs[i:i + args.batch])
-                               for i in range(0, args.batched_items, args.batch)])
+    t_batched = cuda_timed(lambda: [backend.generate(reqs[i:i + args.batch])
+                                    for i in range(0, args.batched_items, args.batch)])[1]
     cfg = RunConfig(model=str(model_dir), items=str(tmp / "items.jsonl"),
                     video_root=str(tmp / "v"), vision=spec.to_dict(),
                     max_new_tokens=args.new_tokens, batch_size=args.batch, workers=args.workers)
     sub = tmp / "items_b.jsonl"
     write_items(sub, items[: args.batched_items])
     cfg.items = str(sub)
-    t_runner = timed(lambda: run_eval(cfg, tmp / "run", backend=backend, progress=False))
+    t_runner = cuda_timed(lambda: run_eval(cfg, tmp / "run", backend=backend, progress=False))[1]
     peak = torch.cuda.max_memory_allocated() / 2**30
 
     res = {

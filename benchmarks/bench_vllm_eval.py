@@ -22,7 +22,6 @@ import argparse
 import gc
 import json
 import logging
-import time
 
 log = logging.getLogger("bench_vllm_eval")
 
@@ -44,6 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
+    from _qwen7b import cuda_timed
     from tqdm.auto import tqdm
 
     from camreasoner import prompts
@@ -64,19 +64,12 @@ def main() -> None:
                     load_frames(resolve_video(args.video_root, i.video, item_id=i.id), spec))
             for i in tqdm(items, desc="decode", unit="item")]
 
-    def timed(fn):
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        out = fn()
-        torch.cuda.synchronize()
-        return out, time.perf_counter() - t
-
     def run_hf():  # its own scope, so the model is freed before vLLM takes memory
         hf = HFBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False)
         if args.qwen7b:
             hf.model.generation_config.min_new_tokens = args.new_tokens  # equal work
         hf.generate(reqs[: min(len(reqs), args.hf_batch)])  # warm-up at the batch size
-        out = timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
+        out = cuda_timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
                              for r in hf.generate(reqs[k:k + args.hf_batch])])
         single = [hf.generate([r])[0] for r in reqs[: args.agreement_items]]
         return (*out, single)
@@ -94,7 +87,7 @@ def main() -> None:
         vl.sampling = SamplingParams(temperature=0.0, max_tokens=args.new_tokens,
                                      min_tokens=args.new_tokens, ignore_eos=True)
     vl.generate(reqs[: min(len(reqs), 8)])  # warm-up
-    vl_out, vl_s = timed(lambda: vl.generate(reqs))
+    vl_out, vl_s = cuda_timed(lambda: vl.generate(reqs))
 
     rows = {}
     for name, outs, secs in (("transformers", hf_out, hf_s), ("vllm", vl_out, vl_s)):
@@ -139,25 +132,15 @@ def _qwen7b_setup(n_items: int):
     import tempfile
     from pathlib import Path
 
-    from _qwen7b import build_model
+    from _qwen7b import build_model, write_pan_items
 
-    from camreasoner import prompts
-    from camreasoner.data.schema import Item, write_items
-    from camreasoner.dev.clips import write_clip
     from camreasoner.vision import VisionSpec
 
     tmp = Path(tempfile.mkdtemp())
     model, n_params = build_model(tmp, in_tokenizer=True)
     log.warning("random 7B-shaped model: %.2fB parameters", n_params / 1e9)
-    items = []
-    for k in range(n_items):
-        write_clip(tmp / "v" / f"{k}.mp4", frames=32, width=448, height=252, fps=4,
-                   shift=(k % 5 - 2, k % 3 - 1), seed=k)
-        items.append(Item(id=f"i{k}", video=f"{k}.mp4", question="Does the camera pan left?",
-                          options=list(prompts.YES_NO_OPTIONS), answer="B", task="Pan_Left"))
-    write_items(tmp / "items.jsonl", items)
-    return str(model), str(tmp / "items.jsonl"), str(tmp / "v"), VisionSpec(fps=4.0,
-                                                                             max_frames=32)
+    items = write_pan_items(tmp, n_items, frames=32)
+    return str(model), str(items), str(tmp / "v"), VisionSpec(fps=4.0, max_frames=32)
 
 
 if __name__ == "__main__":

@@ -145,3 +145,20 @@ def test_reward_weights_follow_recipe_and_overrides():
     assert reward_weights(cfg) == {"accuracy": 0.8, "format": 0.1, "consistency": 0.1}
     cfg.overrides = ["reward.custom_reward_function.reward_kwargs.w_format=0.2"]
     assert reward_weights(cfg)["format"] == 0.2
+
+
+def test_parquet_takes_a_vision_preset_name_or_the_spec_itself(synth_rl, tmp_path):
+    """The demo hands its own sampling spec to verl; run_rl.sh hands a preset name (VISION)."""
+    import pyarrow.parquet as pq
+
+    from camreasoner.rl.launch import prepare_parquet
+    from camreasoner.vision import VisionSpec
+
+    items, videos = str(synth_rl / "items_mc.jsonl"), str(synth_rl / "videos")
+    by_name = prepare_parquet(items, videos, tmp_path / "a", "train", vision="tiny")
+    own = VisionSpec(fps=2.0, max_frames=6, min_pixels=4 * 784, max_pixels=8 * 784)
+    by_spec = prepare_parquet(items, videos, tmp_path / "b", "train", vision=own)
+    tiny = pq.read_table(by_name).to_pylist()[0]["videos"][0]
+    mine = pq.read_table(by_spec).to_pylist()[0]["videos"][0]
+    assert (tiny["fps"], tiny["max_frames"], tiny["max_pixels"]) == (4.0, 8, 16 * 784)
+    assert (mine["fps"], mine["max_frames"], mine["max_pixels"]) == (2.0, 6, 8 * 784)

@@ -194,19 +194,13 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         from camreasoner.rl.launch import VerlLaunch
         from camreasoner.rl.launch import run as run_verl
 
-        from camreasoner.vision import vision_preset
-
         if not _gpu_rl_available():
             raise RuntimeError("rl_backend=verl needs a GPU and vLLM; use rl_backend=trl")
-        # verl's parquet names a vision preset; it must be the spec SFT and evaluation use.
-        if vision_preset("tiny") != video_spec:
-            raise ValueError(f"rl_backend=verl writes the 'tiny' vision preset, but this demo "
-                             f"samples {video_spec}: keep fps/frames at the tiny preset's")
         n = cfg.rl_prompts
         vcfg = VerlLaunch(
             model=str(out / "sft" / "model"), train_file=str(train_dir / "items_mc.jsonl"),
             val_file=None, output_dir=str(d / "verl"), recipe="tiny_gpu_grpo",
-            video_root=str(train_dir / "videos"), n_gpus=1, vision="tiny",
+            video_root=str(train_dir / "videos"), n_gpus=1, vision=video_spec,  # = SFT's, eval's
             overrides=[f"trainer.total_training_steps={cfg.rl_steps}",
                        f"trainer.save_freq={cfg.rl_steps}", f"data.train_batch_size={n}",
                        f"actor_rollout_ref.actor.ppo_mini_batch_size={n}",

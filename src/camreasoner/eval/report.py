@@ -39,7 +39,8 @@ def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table (also the RL step table of camreasoner.rl.verl_logs)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
@@ -53,7 +54,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _write_table(out: Path, stem: str, header: list[str], rows: list[list[str]]) -> str:
-    md = _md_table(header, rows)
+    md = md_table(header, rows)
     (out / f"{stem}.md").write_text(md)
     with open(out / f"{stem}.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -238,7 +239,7 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
     plots: list[Path] = []
 
     def add(title: str, stem: str | None, header: list[str], rows: list[list[str]]) -> None:
-        table = _write_table(out, stem, header, rows) if stem else _md_table(header, rows)
+        table = _write_table(out, stem, header, rows) if stem else md_table(header, rows)
         sections.append(f"## {title}\n\n{table}")
         html_sections.append(f"<h2>{html.escape(title)}</h2>{_html_table(header, rows)}")
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from camreasoner.rl import verl_logs
+from camreasoner.vision import VisionSpec, vision_preset
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,13 @@ class VerlLaunch:
     n_gpus: int = 8
     n_nodes: int = 1
     tensor_parallel: int = 1
-    vision: str = "default"  # camreasoner.vision preset written into converted parquet
+    # written into converted parquet: a camreasoner.vision preset name, or the spec itself
+    vision: str | VisionSpec = "default"
     overrides: list[str] = field(default_factory=list)
 
 
 def prepare_parquet(path: str, video_root: str | None, out_dir: Path, name: str,
-                    check: bool = True, vision: str = "default") -> str:
+                    check: bool = True, vision: str | VisionSpec = "default") -> str:
     """Parquet as is; items or OneThinker JSON converted (and checked) to ``out_dir/name``."""
     if path.endswith(".parquet"):
         return path
@@ -74,9 +76,8 @@ def prepare_parquet(path: str, video_root: str | None, out_dir: Path, name: str,
             raise DataError(f"bad RL items, fix or drop them before training:\n"
                             f"{format_report(report)}")
     target = out_dir / f"{name}.parquet"
-    from camreasoner.vision import vision_preset
-
-    write_verl_parquet(items, target, video_root, vision_preset(vision))
+    spec = vision if isinstance(vision, VisionSpec) else vision_preset(vision)
+    write_verl_parquet(items, target, video_root, spec)
     return str(target)
 
 

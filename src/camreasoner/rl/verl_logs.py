@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from camreasoner.eval.report import md_table
 from camreasoner.rewards import DEFAULT_WEIGHTS, accuracy_reward, format_reward
 
 METRICS_FILE = "metrics.jsonl"
@@ -102,10 +103,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     cols = ["step", "reward", "accuracy", "format", "consistency", "gen_s", "old_log_prob_s",
             "update_s", "step_s", "actor_peak_gib", "response_tokens", "filtered_groups"]
     cols = [c for c in cols if any(c in r for r in rows)]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = [r.get(c) for c in cols]
-        lines.append("| " + " | ".join(
-            "" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-            for v in cells) + " |")
-    return "\n".join(lines)
+
+    def cell(v: Any) -> str:
+        return "" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    return md_table(cols, [[cell(r.get(c)) for c in cols] for r in rows])
