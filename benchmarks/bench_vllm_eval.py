@@ -3,10 +3,14 @@
     python benchmarks/bench_vllm_eval.py --model MODEL --items ITEMS --video-root DIR \
         [--vision tiny] [--limit 256] [--hf-batch 64] [--out-json results.json]
     python benchmarks/bench_vllm_eval.py --qwen7b --limit 64 --new-tokens 128  # 7B-shaped
+    python benchmarks/bench_vllm_eval.py --qwen7b --work-dir /tmp/q7b --build-only  # then
+    python benchmarks/bench_vllm_eval.py --qwen7b --work-dir /tmp/q7b --limit 256 ...  # reuses it
 
 With ``--qwen7b`` the model is a random Qwen2.5-VL-7B-shaped one (benchmarks/_qwen7b.py) on
 clips written here (32 frames at 448x252: 2,304 video tokens), and both engines are held to
-exactly ``--new-tokens`` tokens (EOS ignored) so they do equal work.
+exactly ``--new-tokens`` tokens (EOS ignored) so they do equal work. Building and writing that
+model takes minutes; ``--work-dir`` keeps it (and the clips) for the next run, so the timed run
+fits a device call on its own.
 
 Both engines get the same requests (our prompt, frames decoded once beforehand by the eval
 runner's loader, so only the engines are timed), greedy decoding, the same ``--new-tokens``
@@ -40,6 +44,8 @@ def main() -> None:
     ap.add_argument("--hf-batch", type=int, default=64)
     ap.add_argument("--gpu-memory-utilization", type=float, default=0.5)
     ap.add_argument("--out-json")
+    ap.add_argument("--work-dir", help="with --qwen7b: keep the model and clips here, reuse them")
+    ap.add_argument("--build-only", action="store_true", help="with --qwen7b: build, then stop")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -54,7 +60,9 @@ def main() -> None:
     from camreasoner.vision import vision_preset
 
     if args.qwen7b:
-        args.model, args.items, args.video_root, spec = _qwen7b_setup(args.limit)
+        args.model, args.items, args.video_root, spec = _qwen7b_setup(args.limit, args.work_dir)
+        if args.build_only:
+            return
     elif not (args.model and args.items and args.video_root):
         ap.error("--model, --items and --video-root are needed (or --qwen7b)")
     else:
@@ -68,7 +76,12 @@ def main() -> None:
         hf = HFBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False)
         if args.qwen7b:
             hf.model.generation_config.min_new_tokens = args.new_tokens  # equal work
-        hf.generate(reqs[: min(len(reqs), args.hf_batch)])  # warm-up at the batch size
+        # warm-up at the batch size: allocations and kernels, not the whole answer length
+        hf.max_new_tokens = min(args.new_tokens, 16)
+        if args.qwen7b:
+            hf.model.generation_config.min_new_tokens = hf.max_new_tokens
+        hf.generate(reqs[: min(len(reqs), args.hf_batch)])
+        hf.max_new_tokens = args.new_tokens
         out = cuda_timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
                              for r in hf.generate(reqs[k:k + args.hf_batch])])
         single = [hf.generate([r])[0] for r in reqs[: args.agreement_items]]
@@ -127,19 +140,27 @@ def main() -> None:
             json.dump(res, f, indent=2)
 
 
-def _qwen7b_setup(n_items: int):
-    """A random 7B-shaped model and ``n_items`` yes/no items on clips written to a temp folder."""
+def _qwen7b_setup(n_items: int, work_dir: str | None = None):
+    """A random 7B-shaped model and ``n_items`` yes/no items on clips written to ``work_dir``
+    (a temp folder when None); a model or item set already there is reused."""
     import tempfile
     from pathlib import Path
 
     from _qwen7b import build_model, write_pan_items
 
+    from camreasoner.data.schema import read_items
     from camreasoner.vision import VisionSpec
 
-    tmp = Path(tempfile.mkdtemp())
-    model, n_params = build_model(tmp, in_tokenizer=True)
-    log.warning("random 7B-shaped model: %.2fB parameters", n_params / 1e9)
-    items = write_pan_items(tmp, n_items, frames=32)
+    tmp = Path(work_dir) if work_dir else Path(tempfile.mkdtemp())
+    model = tmp / "model7b"
+    if (model / "model.safetensors.index.json").exists() or (model / "model.safetensors").exists():
+        log.warning("reusing the 7B-shaped model in %s", model)
+    else:
+        model, n_params = build_model(tmp, in_tokenizer=True)
+        log.warning("random 7B-shaped model: %.2fB parameters", n_params / 1e9)
+    items = tmp / "items.jsonl"
+    if not items.exists() or len(read_items(items)) < n_items:
+        items = write_pan_items(tmp, n_items, frames=32)
     return str(model), str(items), str(tmp / "v"), VisionSpec(fps=4.0, max_frames=32)
 
 

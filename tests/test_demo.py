@@ -66,3 +66,44 @@ def test_verl_backend_without_gpu_says_what_it_needs(tmp_path):
         run_demo(tmp_path / "demo", cfg)
     assert (tmp_path / "demo" / "sft" / ".done").exists()
     assert not (tmp_path / "demo" / "rl" / ".done").exists()
+
+
+def test_set_assignments_change_preset_fields_with_their_types():
+    import pytest
+
+    from camreasoner.demo import PRESETS, config_with
+
+    cfg = config_with(PRESETS["gpu_video"], [
+        "train_clips=8000", "sft_epochs=1.5", "use_cpu=true", "rl_backend=trl",
+        "sft_overrides=learning_rate=5e-4, warmup_steps=50", "model=hidden_size:256,num_layers:4"])
+    assert cfg.train_clips == 8000 and cfg.sft_epochs == 1.5 and cfg.use_cpu is True
+    assert cfg.rl_backend == "trl"
+    assert cfg.sft_overrides == ("learning_rate=5e-4", "warmup_steps=50")
+    assert cfg.model == (("hidden_size", 256), ("num_layers", 4))
+    assert cfg.test_clips == PRESETS["gpu_video"].test_clips  # untouched fields stay
+    with pytest.raises(ValueError, match="no field 'train_clip'"):
+        config_with(cfg, ["train_clip=3"])
+    with pytest.raises(ValueError, match="'train_clips=many'"):
+        config_with(cfg, ["train_clips=many"])
+    with pytest.raises(ValueError, match="not a boolean"):
+        config_with(cfg, ["use_cpu=yes please"])
+    with pytest.raises(ValueError, match="key=value"):
+        config_with(cfg, ["train_clips"])
+    with pytest.raises(ValueError, match="rl_backend='ppo'"):
+        config_with(cfg, ["rl_backend=ppo"])
+
+
+def test_demo_cli_set_reaches_the_run_and_bad_keys_exit_2(tmp_path):
+    import json
+
+    from camreasoner.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--preset", "ci", "--out", str(out), "--until", "data",
+                 "--set", "train_clips=3", "--set", "test_clips=2", "--set", "sft_per_clip=1"]) == 0
+    cfg = json.loads((out / "demo_config.json").read_text())
+    assert cfg["train_clips"] == 3 and cfg["sft_per_clip"] == 1
+    # 3 clips: 3 multiple-choice chains + 1 binary chain each
+    summary = json.loads((out / "data" / "train" / "summary.json").read_text())
+    assert summary["items"]["sft"] == 6
+    assert main(["demo", "--preset", "ci", "--out", str(tmp_path / "d2"), "--set", "nope=1"]) == 2

@@ -142,3 +142,19 @@ def test_frames_datasets_are_checked_before_training(synth_sft, tmp_path):
     msg = str(e.value)
     assert f"{recs[0]['id']}: image {recs[0]['images'][1]}" in msg
     assert f"{recs[2]['id']}: 8 images but a different number of <image> tags" in msg
+
+
+def test_curves_are_skipped_with_a_warning_when_no_step_was_logged(tmp_path, caplog):
+    import json
+    import logging
+
+    from camreasoner.sft import plot_curves
+
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"train_runtime": 3.1, "step": 2}]}))  # 2 steps, logging_steps 5: only the summary
+    with caplog.at_level(logging.WARNING):
+        assert plot_curves(tmp_path) is None
+    assert "no per-step logs" in caplog.text and not (tmp_path / "training_curves.png").exists()
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"loss": 2.0, "step": 1}, {"loss": 1.5, "step": 2, "learning_rate": 1e-3}]}))
+    assert plot_curves(tmp_path) == tmp_path / "training_curves.png"

@@ -34,5 +34,8 @@ if ((${#todo[@]})); then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target "$SITE" "${todo[@]}" 2>&1 | grep -v "^WARNING: Target directory" || true
     for f in "${todo[@]}"; do touch "$SITE/.installed.$(basename "$f")"; done
+    # The image sets PYTHONDONTWRITEBYTECODE=1, so without this every process (verl spawns many)
+    # compiles vLLM's and verl's sources again: import 26-28 s -> 22 s, for 4 s once (H100 machine).
+    python3 -m compileall -q -j 0 "$SITE" > /dev/null || true
 fi
 echo "installed in $SITE: $(ls "$SITE"/.installed.* 2>/dev/null | wc -l) wheel(s)"

@@ -2,7 +2,7 @@
 # On the lent one-GPU machine, once the "rl" carry set is installed (prepare.sh rl here, then
 # install.sh .whl/rl.N there, one call a chunk): issue #9's runs, step by step, logs into $OUT.
 #   bash scripts/device/rl_gpu.sh imports sft grpo eval bench
-# Steps: imports (vLLM, verl, Ray load), sft (demo --preset gpu_video --until sft: synthetic
+# Steps: imports (vLLM, verl, Ray load), pyc (import time before / after byte-compiling), sft (demo --preset gpu_video --until sft: synthetic
 # clips, the 15M model, SFT on videos), grpo (run_rl.sh with EasyR1/tiny_gpu_grpo.yaml, then the
 # checkpoint merged to Hugging Face), eval (`eval run --backend vllm` on the merged model),
 # bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items),
@@ -41,6 +41,12 @@ from vllm import LLM  # noqa: F401
 import verl.trainer.main_ppo  # noqa: F401
 import camreasoner.rl.verl_plugin  # noqa: F401
 print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
+        pyc)  # how long vLLM + verl take to import, before and after byte-compiling $SITE
+            step pyc bash -c "echo PYTHONDONTWRITEBYTECODE=\${PYTHONDONTWRITEBYTECODE:-unset}
+                imp='import time; t = time.time(); import vllm, verl.trainer.main_ppo; print(\"import vllm + verl: %.1f s\" % (time.time() - t))'
+                python3 -c \"\$imp\"; python3 -c \"\$imp\"
+                t=\$SECONDS; python3 -m compileall -q -j 16 $SITE > /dev/null || true
+                echo compileall: \$((SECONDS - t)) s; python3 -c \"\$imp\"" ;;
         sft) step sft python3 -m camreasoner demo --preset gpu_video --out "$DEMO" --until sft ;;
         grpo)
             nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 \

@@ -221,9 +221,14 @@ def cmd_rl(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from camreasoner.demo import PRESETS, run_demo
+    from camreasoner.demo import PRESETS, config_with, run_demo
 
-    out = run_demo(args.out, PRESETS[args.preset], until=args.until)
+    try:
+        cfg = config_with(PRESETS[args.preset], args.set or [])
+    except ValueError as e:
+        log.error("%s", e)
+        return 2
+    out = run_demo(args.out, cfg, until=args.until)
     if args.until:
         print(f"demo output (stopped after {args.until}): {out}")
         return 0
@@ -406,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "that model, SFT on videos (the start for verl's GRPO)")
     m.add_argument("--until", choices=("data", "model", "sft", "rl", "eval"),
                    help="stop after this stage (later stages are left as they are)")
+    m.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="change one DemoConfig field of the preset (repeatable), e.g. "
+                        "--set train_clips=8000 --set sft_overrides=learning_rate=5e-4")
     m.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="dev_command",

@@ -29,6 +29,9 @@ class DemoConfig:
     frames: int = 8
     fps: int = 4
     sft_epochs: float = 5.0
+    sft_per_clip: int = 2  # binary chains per training clip, beside its one multiple-choice chain
+    # LLaMA-Factory settings for the SFT stage (key=value), after the recipe's and the demo's
+    sft_overrides: tuple[str, ...] = ()
     rl_steps: int = 8
     rl_generations: int = 4
     rl_prompts: int = 1  # prompts a step; each gets rl_generations completions
@@ -78,6 +81,45 @@ PRESETS = {
         max_new_tokens=384, model=_GPU_MODEL, vision_mode="video", sft_recipe="tiny_gpu_sft",
         use_cpu=False, eval_batch=1024, workers=16, rl_backend="verl", eval_backend="vllm"),
 }
+
+
+def config_with(cfg: DemoConfig, assignments: list[str]) -> DemoConfig:
+    """``cfg`` with ``key=value`` assignments (the CLI's ``--set``), each value parsed as its
+    field's type: ``train_clips=8000``, ``use_cpu=false``, ``sft_overrides=learning_rate=5e-4,
+    warmup_steps=50`` (tuples split on commas). Raises ValueError naming the bad assignment."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(DemoConfig)}
+    changes: dict[str, Any] = {}
+    for a in assignments:
+        key, sep, raw = a.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ValueError(f"--set {a!r}: expected key=value")
+        if key not in fields:
+            raise ValueError(f"--set {a!r}: DemoConfig has no field {key!r}; fields: "
+                             f"{', '.join(fields)}")
+        current = getattr(cfg, key)
+        try:
+            if isinstance(current, bool):
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError("not a boolean (true/false)")
+                value: Any = raw.lower() in ("true", "1")
+            elif isinstance(current, tuple):
+                value = tuple(v.strip() for v in raw.split(",") if v.strip())
+                if key == "model":  # TinyModelSpec overrides: name:value pairs
+                    value = tuple((n, int(v)) for n, v in (x.split(":") for x in value))
+            else:
+                value = type(current)(raw)
+        except ValueError as e:
+            raise ValueError(f"--set {a!r}: {e}") from None
+        changes[key] = value
+    new = dataclasses.replace(cfg, **changes)
+    if new.rl_backend not in ("trl", "verl"):
+        raise ValueError(f"rl_backend={new.rl_backend!r}: use trl or verl")
+    if new.vision_mode not in ("video", "frames"):
+        raise ValueError(f"vision_mode={new.vision_mode!r}: use video or frames")
+    return new
 
 
 def _stage(out: Path, name: str, fn: Callable[[Path], dict]) -> dict:
@@ -138,7 +180,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         from camreasoner.synth.build import build
 
         a = build(train_dir, cfg.train_clips, seed=0, size=cfg.size, frames=cfg.frames,
-                  fps=cfg.fps, workers=cfg.workers)
+                  fps=cfg.fps, workers=cfg.workers, sft_per_clip=cfg.sft_per_clip)
         b = build(test_dir, cfg.test_clips, seed=10_000, size=cfg.size, frames=cfg.frames,
                   fps=cfg.fps, workers=cfg.workers)
         n = _merge_items(test_dir, cfg.eval_sets, eval_items)
@@ -165,7 +207,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
             settings.update(dataset="synthetic_ota_frames", dataset_dir=str(d / "data"),
                             media_dir=str(d / "data"))
         run_sft(cfg.sft_recipe, settings, [f"num_train_epochs={cfg.sft_epochs}",
-                                           "save_steps=100000", "logging_steps=5"])
+                                           "save_steps=100000", "logging_steps=5",
+                                           *cfg.sft_overrides])
         return {"model": str(d / "model"), "curves": str(d / "model" / "training_curves.png")}
 
     def rl(d: Path) -> dict:

@@ -139,6 +139,10 @@ def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
 
     history = json.loads(state_path.read_text()).get("log_history", [])
     keys = [k for k in ("loss", "grad_norm", "learning_rate") if any(k in h for h in history)]
+    if not keys:  # a run shorter than logging_steps logs nothing per step
+        log.warning("trainer_state.json in %s has no per-step logs (fewer steps than "
+                    "logging_steps?): no curves", output_dir)
+        return None
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.4))
     axes = [axes] if len(keys) == 1 else axes
     for ax, key in zip(axes, keys):
