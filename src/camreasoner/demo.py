@@ -181,8 +181,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
 
         a = build(train_dir, cfg.train_clips, seed=0, size=cfg.size, frames=cfg.frames,
                   fps=cfg.fps, workers=cfg.workers, sft_per_clip=cfg.sft_per_clip)
-        b = build(test_dir, cfg.test_clips, seed=10_000, size=cfg.size, frames=cfg.frames,
-                  fps=cfg.fps, workers=cfg.workers)
+        build(test_dir, cfg.test_clips, seed=10_000, size=cfg.size, frames=cfg.frames,
+              fps=cfg.fps, workers=cfg.workers)
         n = _merge_items(test_dir, cfg.eval_sets, eval_items)
         return {"train_items": a["items"], "test_items": n}
 
