@@ -1,5 +1,5 @@
-"""benchmarks/probe_vision_tower.py: runs on a small synthetic set in both modes, and says which
-clip breaks it."""
+"""The learning probes in benchmarks/: the vision tower alone (both modes, and which clip breaks
+it) and SFT through the language model (each target variant), on a small synthetic set."""
 
 import json
 import subprocess
@@ -56,3 +56,21 @@ def test_probe_names_the_clip_whose_labels_are_incomplete(synth_sets, tiny_model
                        capture_output=True, text=True, check=False)
     assert r.returncode != 0
     assert "clip000002: labels lack primitive 'Tilt_Up'" in r.stderr
+
+
+@pytest.mark.parametrize("variant", ["chain", "answer", "short", "caption"])
+def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant):
+    out = tmp_path / "rows.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe_sft_pathway.py"),
+                        "--train", str(synth_sets / "train"), "--work", str(tmp_path / "work"),
+                        "--variant", variant, "--clips", "6", "--held-clips", "2", "--steps", "2",
+                        "--eval-every", "2", "--batch", "2", "--eval-items", "2",
+                        "--max-new-tokens", "8", "--threads", "2", "--out-json", str(out)],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"variant {variant}, 12 chains" in r.stdout  # 4 training clips x (1 MC + 2 yes/no)
+    (row,) = json.loads(out.read_text())
+    assert row["step"] == 2 and isinstance(row["video_info_gain"], float)
+    assert ("mc_acc" in row) == (variant != "caption")
+    if variant != "caption":
+        assert 0 <= row["mc_acc"] <= 100 and 0 <= row["mc_parse_failures"] <= 2
