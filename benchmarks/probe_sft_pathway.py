@@ -74,7 +74,8 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--eval-items", type=int, default=100, help="held-out chains of each kind")
-    ap.add_argument("--max-new-tokens", type=int, default=160)
+    ap.add_argument("--max-new-tokens", type=int, default=384,
+                    help="the yes/no chains run to ~330 tokens with the tiny tokenizer")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out-json")
     args = ap.parse_args()
