@@ -146,3 +146,30 @@ def test_sharegpt_as_frames_names_the_record_whose_clip_is_missing(tmp_path):
     (root / "b.mp4").unlink()
     with pytest.raises(DataError, match=r"r3.*videos"):
         convert.sharegpt_as_frames(tmp_path / "sft.json", root, TINY_VISION, tmp_path / "f" / "x.json")
+
+
+def test_caption_records_take_each_videos_observation_once():
+    from camreasoner import prompts
+
+    chain = ("<observation>The view slides left.</observation><think>No parallax: a pan right."
+             "</think><answer>B</answer>")
+    recs = [{"id": "c1/mc", "source": "synthetic", "videos": ["c1.mp4"],
+             "messages": [{"role": "user", "content": "<video>Q1"},
+                          {"role": "assistant", "content": chain}]},
+            {"id": "c1/Pan_Left", "source": "synthetic", "videos": ["c1.mp4"],
+             "messages": [{"role": "user", "content": "<video>Q2"},
+                          {"role": "assistant", "content": "<observation>other</observation>"}]},
+            {"id": "c2/mc", "source": "synthetic", "videos": ["c2.mp4"],
+             "messages": [{"role": "user", "content": "<video>Q3"},
+                          {"role": "assistant", "content": "<observation>Still.</observation>x"}]}]
+    caps = convert.caption_records(recs)
+    assert [c["id"] for c in caps] == ["c1/mc/caption", "c2/mc/caption"]
+    assert caps[0]["messages"] == [
+        {"role": "user", "content": "<video>" + prompts.CAPTION_INSTRUCTION},
+        {"role": "assistant", "content": "<observation>The view slides left.</observation>"}]
+    assert caps[1]["messages"][1]["content"] == "<observation>Still.</observation>"
+    assert caps[1]["videos"] == ["c2.mp4"] and caps[0]["task"] == "caption"
+    bad = [{**recs[2], "messages": [recs[2]["messages"][0],
+                                    {"role": "assistant", "content": "<answer>A</answer>"}]}]
+    with pytest.raises(DataError, match=r"c2/mc.*messages\[1\].content"):
+        convert.caption_records(bad)

@@ -107,3 +107,23 @@ def test_demo_cli_set_reaches_the_run_and_bad_keys_exit_2(tmp_path):
     summary = json.loads((out / "data" / "train" / "summary.json").read_text())
     assert summary["items"]["sft"] == 6
     assert main(["demo", "--preset", "ci", "--out", str(tmp_path / "d2"), "--set", "nope=1"]) == 2
+
+
+def test_caption_phase_runs_before_the_chains_and_hands_over_its_checkpoint(tmp_path):
+    import json
+
+    import yaml
+
+    from camreasoner.demo import PRESETS, config_with, run_demo
+
+    cfg = config_with(PRESETS["ci"], ["train_clips=3", "test_clips=2", "sft_caption_epochs=1",
+                                      "sft_epochs=1"])
+    out = run_demo(tmp_path / "demo", cfg, until="sft")
+    done = json.loads((out / "sft" / ".done").read_text())
+    caption = out / "sft" / "caption_model"
+    assert done["caption_model"] == str(caption) and (caption / "config.json").exists()
+    caption_cfg = yaml.safe_load((caption / "camreasoner_sft_config.yaml").read_text())
+    assert caption_cfg["dataset"] == "synthetic_caption"
+    chains_cfg = yaml.safe_load((out / "sft" / "model" / "camreasoner_sft_config.yaml").read_text())
+    assert chains_cfg["model_name_or_path"] == str(caption)
+    assert chains_cfg["dataset"] == "synthetic_ota"

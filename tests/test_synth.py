@@ -201,6 +201,11 @@ def test_sft_and_rl_files(synth_set):
     assert sum(i.answer == "B" for i in sft if len(i.options) == 2) >= 50  # Yes is kept
     rl = read_verl_parquet(synth_set / "rl.parquet", synth_set / "videos")
     assert [i.id for i in rl] == [i.id for i in sft]
+    caps = json.loads((synth_set / "sft_caption.json").read_text())
+    assert info["synthetic_caption"]["file_name"] == "sft_caption.json"
+    assert len(caps) == 64 and len({c["videos"][0] for c in caps}) == 64  # one a clip
+    assert all(c["messages"][1]["content"].startswith("<observation>")
+               and c["messages"][1]["content"].endswith("</observation>") for c in caps)
 
 
 def test_deterministic_per_seed_whatever_the_workers(tmp_path):

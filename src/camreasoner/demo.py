@@ -30,6 +30,9 @@ class DemoConfig:
     fps: int = 4
     sft_epochs: float = 5.0
     sft_per_clip: int = 2  # binary chains per training clip, beside its one multiple-choice chain
+    # > 0: first SFT on captions (video -> <observation>, data/train/sft_caption.json) for this
+    # many epochs, then the O-T-A chains from that checkpoint; 0: O-T-A chains only
+    sft_caption_epochs: float = 0.0
     # LLaMA-Factory settings for the SFT stage (key=value), after the recipe's and the demo's
     sft_overrides: tuple[str, ...] = ()
     rl_steps: int = 8
@@ -196,20 +199,30 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
     def sft(d: Path) -> dict:
         from camreasoner.sft import run_sft
 
-        settings = {"model_name_or_path": str(out / "model" / "tiny"), "dataset": "synthetic_ota",
-                    "dataset_dir": str(train_dir), "media_dir": str(train_dir / "videos"),
-                    "output_dir": str(d / "model")}
-        if cfg.vision_mode == "frames":
-            from camreasoner.data.convert import sharegpt_as_frames
+        def phase(source: str, name: str, model: Path, output: Path, epochs: float) -> None:
+            settings = {"model_name_or_path": str(model), "dataset": name,
+                        "dataset_dir": str(train_dir), "media_dir": str(train_dir / "videos"),
+                        "output_dir": str(output)}
+            if cfg.vision_mode == "frames":
+                from camreasoner.data.convert import sharegpt_as_frames
 
-            sharegpt_as_frames(train_dir / "sft.json", train_dir / "videos", frames_spec,
-                               d / "data" / "sft_frames.json", "synthetic_ota_frames")
-            settings.update(dataset="synthetic_ota_frames", dataset_dir=str(d / "data"),
-                            media_dir=str(d / "data"))
-        run_sft(cfg.sft_recipe, settings, [f"num_train_epochs={cfg.sft_epochs}",
-                                           "save_steps=100000", "logging_steps=5",
-                                           *cfg.sft_overrides])
-        return {"model": str(d / "model"), "curves": str(d / "model" / "training_curves.png")}
+                sharegpt_as_frames(train_dir / source, train_dir / "videos", frames_spec,
+                                   d / "data" / f"{name}_frames.json", f"{name}_frames")
+                settings.update(dataset=f"{name}_frames", dataset_dir=str(d / "data"),
+                                media_dir=str(d / "data"))
+            run_sft(cfg.sft_recipe, settings, [f"num_train_epochs={epochs}",
+                                               "save_steps=100000", "logging_steps=5",
+                                               *cfg.sft_overrides])
+
+        start = out / "model" / "tiny"
+        result = {"model": str(d / "model"), "curves": str(d / "model" / "training_curves.png")}
+        if cfg.sft_caption_epochs > 0:
+            phase("sft_caption.json", "synthetic_caption", start, d / "caption_model",
+                  cfg.sft_caption_epochs)
+            start = d / "caption_model"
+            result["caption_model"] = str(start)
+        phase("sft.json", "synthetic_ota", start, d / "model", cfg.sft_epochs)
+        return result
 
     def rl(d: Path) -> dict:
         if cfg.rl_backend == "verl":

@@ -43,6 +43,11 @@ INSTRUCTIONS: dict[str, str] = {
 DEFAULT_INSTRUCTION = "camera_ota"
 
 VIDEO_PLACEHOLDER = "<video>"
+
+# The alignment stage's request: the video alone, answered by the chain's <observation>. A
+# randomly initialised model learns to use the video under this target and not under
+# question-conditioned ones (docs/benchmarks.md, "SFT through the language model").
+CAPTION_INSTRUCTION = "Describe how the view changes across the frames."
 IMAGE_PLACEHOLDER = "<image>"
 OPTIONS_HEADER = "Options:"
 

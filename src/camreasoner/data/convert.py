@@ -77,6 +77,40 @@ def write_sharegpt(items: Iterable[Item], out_file: str | os.PathLike[str],
                                    dataset_name or out_file.stem, "videos")
 
 
+def caption_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ShareGPT O-T-A records -> caption records: the video with :data:`prompts.CAPTION_INSTRUCTION`
+    as the user turn and the chain's ``<observation>…</observation>`` as the answer (one per
+    video, the first record of each). A record without an observation is an error naming it."""
+    out, seen = [], set()
+    for rec in records:
+        video = rec["videos"][0]
+        if video in seen:
+            continue
+        text = rec["messages"][1]["content"]
+        start, end = text.find("<observation>"), text.find("</observation>")
+        if start < 0 or end < start:
+            raise DataError("no <observation>...</observation> to caption with",
+                            item_id=rec.get("id"), field="messages[1].content")
+        seen.add(video)
+        out.append({"id": f"{rec.get('id')}/caption", "task": "caption", "skill": None,
+                    "source": rec.get("source"),
+                    "messages": [{"role": "user", "content": prompts.with_video_placeholder(
+                        prompts.CAPTION_INSTRUCTION)},
+                        {"role": "assistant", "content": text[start:end + len("</observation>")]}],
+                    "videos": [video]})
+    return out
+
+
+def write_caption_sharegpt(sharegpt_file: str | os.PathLike[str],
+                           out_file: str | os.PathLike[str],
+                           dataset_name: str | None = None) -> dict[str, Any]:
+    """:func:`caption_records` of a ShareGPT file, written beside it with its dataset entry."""
+    records = json.loads(Path(sharegpt_file).read_text(encoding="utf-8"))
+    out_file = Path(out_file)
+    return _write_sharegpt_records(caption_records(records), out_file,
+                                   dataset_name or out_file.stem, "videos")
+
+
 def _write_sharegpt_records(records: list[dict[str, Any]], out_file: Path, dataset_name: str,
                             media: str) -> dict[str, Any]:
     out_file.parent.mkdir(parents=True, exist_ok=True)

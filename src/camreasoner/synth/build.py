@@ -10,6 +10,7 @@ Output folder::
     items_mc.jsonl         "Which camera movement best describes the video?" (6 options)
     items_vqa.jsonl        CameraBench-style pos/neg pairs of clips (4 items a pair)
     sft.json + dataset_info.json   O-T-A chains for LLaMA-Factory (ShareGPT)
+    sft_caption.json               video -> its <observation>, one a clip (alignment phase)
     rl.parquet             the same items for verl
 
 Every item carries its O-T-A chain as ``response``. Clips are deterministic per (seed, index), so
@@ -245,6 +246,8 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     write_items(out / "items_vqa.jsonl", vqa)
     train = sft_selection(binary, mc, sft_per_clip, seed)
     convert.write_sharegpt(train, out / "sft.json", dataset_name="synthetic_ota")
+    # one video -> observation record a clip: the optional alignment phase before O-T-A SFT
+    convert.write_caption_sharegpt(out / "sft.json", out / "sft_caption.json", "synthetic_caption")
     vision = VisionSpec(fps=float(fps), max_frames=frames, min_pixels=16 * 784,
                         max_pixels=max(16 * 784, size * size))
     convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
