@@ -74,14 +74,16 @@ def main() -> None:
 
     def run_hf():  # its own scope, so the model is freed before vLLM takes memory
         hf = HFBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False)
-        if args.qwen7b:
-            hf.model.generation_config.min_new_tokens = args.new_tokens  # equal work
+
+        def budget(n: int) -> None:  # with --qwen7b every answer is exactly n tokens (equal work)
+            hf.max_new_tokens = n
+            if args.qwen7b:
+                hf.model.generation_config.min_new_tokens = n
+
         # warm-up at the batch size: allocations and kernels, not the whole answer length
-        hf.max_new_tokens = min(args.new_tokens, 16)
-        if args.qwen7b:
-            hf.model.generation_config.min_new_tokens = hf.max_new_tokens
+        budget(min(args.new_tokens, 16))
         hf.generate(reqs[: min(len(reqs), args.hf_batch)])
-        hf.max_new_tokens = args.new_tokens
+        budget(args.new_tokens)
         out = cuda_timed(lambda: [r for k in range(0, len(reqs), args.hf_batch)
                              for r in hf.generate(reqs[k:k + args.hf_batch])])
         single = [hf.generate([r])[0] for r in reqs[: args.agreement_items]]
