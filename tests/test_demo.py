@@ -91,6 +91,10 @@ def test_set_assignments_change_preset_fields_with_their_types():
         config_with(cfg, ["train_clips"])
     with pytest.raises(ValueError, match="rl_backend='ppo'"):
         config_with(cfg, ["rl_backend=ppo"])
+    from camreasoner.demo import DemoConfig
+
+    with pytest.raises(ValueError, match="vision_mode='audio'"):  # checked however it is built
+        DemoConfig(vision_mode="audio")
 
 
 def test_demo_cli_set_reaches_the_run_and_bad_keys_exit_2(tmp_path):

@@ -58,6 +58,12 @@ class DemoConfig:
     rl_backend: str = "trl"
     eval_backend: str = "hf"  # "vllm" on GPU machines that have it
 
+    def __post_init__(self) -> None:
+        if self.rl_backend not in ("trl", "verl"):
+            raise ValueError(f"rl_backend={self.rl_backend!r}: use trl or verl")
+        if self.vision_mode not in ("video", "frames"):
+            raise ValueError(f"vision_mode={self.vision_mode!r}: use video or frames")
+
 
 # A 15M-parameter Qwen2.5-VL (head size 64, the smallest FlashAttention and vLLM take).
 _GPU_MODEL = (("hidden_size", 384), ("intermediate_size", 1536), ("num_layers", 6),
@@ -92,7 +98,7 @@ def config_with(cfg: DemoConfig, assignments: list[str]) -> DemoConfig:
     warmup_steps=50`` (tuples split on commas). Raises ValueError naming the bad assignment."""
     import dataclasses
 
-    fields = {f.name: f for f in dataclasses.fields(DemoConfig)}
+    fields = [f.name for f in dataclasses.fields(DemoConfig)]
     changes: dict[str, Any] = {}
     for a in assignments:
         key, sep, raw = a.partition("=")
@@ -117,12 +123,7 @@ def config_with(cfg: DemoConfig, assignments: list[str]) -> DemoConfig:
         except ValueError as e:
             raise ValueError(f"--set {a!r}: {e}") from None
         changes[key] = value
-    new = dataclasses.replace(cfg, **changes)
-    if new.rl_backend not in ("trl", "verl"):
-        raise ValueError(f"rl_backend={new.rl_backend!r}: use trl or verl")
-    if new.vision_mode not in ("video", "frames"):
-        raise ValueError(f"vision_mode={new.vision_mode!r}: use video or frames")
-    return new
+    return dataclasses.replace(cfg, **changes)  # DemoConfig checks the values it can
 
 
 def _stage(out: Path, name: str, fn: Callable[[Path], dict]) -> dict:
