@@ -67,14 +67,20 @@ def to_sharegpt(items: Iterable[Item], instruction: str = prompts.DEFAULT_INSTRU
 
 
 def write_sharegpt(items: Iterable[Item], out_file: str | os.PathLike[str],
-                   dataset_name: str | None = None, **kw: Any) -> dict[str, Any]:
+                   dataset_name: str | None = None, captions: str | os.PathLike[str] | None = None,
+                   captions_name: str | None = None, **kw: Any) -> dict[str, Any]:
     """Write a ShareGPT JSON file and merge its entry into ``dataset_info.json`` beside it.
 
-    Returns the entry. Other entries of an existing ``dataset_info.json`` are kept.
+    Returns the entry. Other entries of an existing ``dataset_info.json`` are kept. With
+    ``captions``, also write the records' :func:`caption_records` there (one dataset entry more).
     """
     out_file = Path(out_file)
-    return _write_sharegpt_records(to_sharegpt(items, **kw), out_file,
-                                   dataset_name or out_file.stem, "videos")
+    records = to_sharegpt(items, **kw)
+    if captions is not None:
+        captions = Path(captions)
+        _write_sharegpt_records(caption_records(records), captions,
+                                captions_name or captions.stem, "videos")
+    return _write_sharegpt_records(records, out_file, dataset_name or out_file.stem, "videos")
 
 
 def caption_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,16 +105,6 @@ def caption_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         {"role": "assistant", "content": text[start:end + len("</observation>")]}],
                     "videos": [video]})
     return out
-
-
-def write_caption_sharegpt(sharegpt_file: str | os.PathLike[str],
-                           out_file: str | os.PathLike[str],
-                           dataset_name: str | None = None) -> dict[str, Any]:
-    """:func:`caption_records` of a ShareGPT file, written beside it with its dataset entry."""
-    records = json.loads(Path(sharegpt_file).read_text(encoding="utf-8"))
-    out_file = Path(out_file)
-    return _write_sharegpt_records(caption_records(records), out_file,
-                                   dataset_name or out_file.stem, "videos")
 
 
 def _write_sharegpt_records(records: list[dict[str, Any]], out_file: Path, dataset_name: str,

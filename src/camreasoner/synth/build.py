@@ -245,9 +245,9 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     write_items(out / "items_mc.jsonl", mc)
     write_items(out / "items_vqa.jsonl", vqa)
     train = sft_selection(binary, mc, sft_per_clip, seed)
-    convert.write_sharegpt(train, out / "sft.json", dataset_name="synthetic_ota")
-    # one video -> observation record a clip: the optional alignment phase before O-T-A SFT
-    convert.write_caption_sharegpt(out / "sft.json", out / "sft_caption.json", "synthetic_caption")
+    # and one video -> observation record a clip: the optional alignment phase before O-T-A SFT
+    convert.write_sharegpt(train, out / "sft.json", dataset_name="synthetic_ota",
+                           captions=out / "sft_caption.json", captions_name="synthetic_caption")
     vision = VisionSpec(fps=float(fps), max_frames=frames, min_pixels=16 * 784,
                         max_pixels=max(16 * 784, size * size))
     convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
