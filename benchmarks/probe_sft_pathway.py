@@ -30,7 +30,7 @@ import re
 import time
 from pathlib import Path
 
-from probe_vision_tower import load_clips
+from probe_vision_tower import load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
 VARIANTS = ("chain", "answer", "short", "caption")
@@ -79,8 +79,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--out-json")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    start(args.threads, seed=0)
     import numpy as np
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -90,9 +89,6 @@ def main() -> int:
     from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
     from camreasoner.vision import vision_preset
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     model_dir = args.work / "small_lm"
     if not (model_dir / "config.json").exists():
         build_tiny_model(model_dir, TinyModelSpec(

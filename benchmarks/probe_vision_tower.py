@@ -27,6 +27,17 @@ from pathlib import Path
 log = logging.getLogger("probe_vision_tower")
 
 
+def start(threads: int, seed: int) -> None:
+    """What both probes do first: log lines with times, torch's threads (0: its default), seed."""
+    import torch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+
+
 def load_clips(folder: Path, n: int | None, processor, spec, mode: str):
     """Pixel tensors (clips, patches, patch_dim), the per-clip grid, labels and label mask."""
     import torch
@@ -80,8 +91,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out-json")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    start(args.threads, args.seed)
     import numpy as np
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -90,9 +100,6 @@ def main() -> int:
     from camreasoner.eval.metrics import average_precision
     from camreasoner.vision import vision_preset
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
     spec = vision_preset("tiny")
     processor = AutoProcessor.from_pretrained(args.model)
     train = load_clips(args.train, args.train_clips, processor, spec, args.mode)

@@ -42,10 +42,12 @@ import verl.trainer.main_ppo  # noqa: F401
 import camreasoner.rl.verl_plugin  # noqa: F401
 print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
         pyc)  # how long vLLM + verl take to import, before and after byte-compiling $SITE
+            # (install.sh compiles it already: the .pyc files are removed first to measure both)
             step pyc bash -c "echo PYTHONDONTWRITEBYTECODE=\${PYTHONDONTWRITEBYTECODE:-unset}
+                find $SITE -name '*.pyc' -delete
                 imp='import time; t = time.time(); import vllm, verl.trainer.main_ppo; print(\"import vllm + verl: %.1f s\" % (time.time() - t))'
                 python3 -c \"\$imp\"; python3 -c \"\$imp\"
-                t=\$SECONDS; python3 -m compileall -q -j 16 $SITE > /dev/null || true
+                t=\$SECONDS; python3 -m compileall -q -j 0 $SITE > /dev/null || true
                 echo compileall: \$((SECONDS - t)) s; python3 -c \"\$imp\"" ;;
         sft) step sft python3 -m camreasoner demo --preset gpu_video --out "$DEMO" --until sft ;;
         grpo)

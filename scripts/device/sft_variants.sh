@@ -86,7 +86,7 @@ for n in names:
                "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
                "sft_seconds": int((d / "sft_seconds").read_text()),
                "binary_avg_ap": m["binary"]["avg_ap"], "binary_avg_ap_prob": m["binary"]["avg_ap_prob"],
-               "chance_ap": m["binary"].get("chance_ap"), "mc_acc": acc, "binary_parse_failures": fails}
+               "mc_acc": acc, "binary_parse_failures": fails}
     r = rows[n]
     fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
     table.append([n, str(r["steps"]), fmt(r["last_loss"], ".3f"), str(r["sft_seconds"]),
