@@ -13,7 +13,9 @@ before the end are held out. Variants of the target:
 - ``chain``: the whole O-T-A chain (what the demo's SFT trains on);
 - ``answer``: only ``<answer>X</answer>`` after the same prompt (the motion decides all the loss);
 - ``short``: the chain, with the CamReasoner instruction cut from the prompt (~180 fewer tokens);
-- ``caption``: the video alone (no question) -> its ``<observation>`` (depends on the video only).
+- ``caption``: the video alone (no question) -> its ``<observation>`` (depends on the video only);
+- ``label``: the video alone -> ``<observation>`` holding only the motion's name ("pan right"):
+  every target token is motion, as the vision probe's head (scored by exact match).
 
 Every ``--eval-every`` steps: greedy answers on held-out multiple-choice and yes/no chains
 (accuracy, parse failures; not for ``caption``), and the video information gain: the held-out
@@ -33,12 +35,13 @@ from pathlib import Path
 from probe_vision_tower import load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
-VARIANTS = ("chain", "answer", "short", "caption")
+VARIANTS = ("chain", "answer", "short", "caption", "label")
 VIDEO_TOKENS = 64  # 112x112, 8 frames: grid 4x8x8 -> 256 patches, 2x2 merge -> 64
 
 
-def make_example(rec: dict, variant: str, tok, instruction: str) -> dict:
-    """Token ids and labels of one ShareGPT record in the qwen2_vl template, as ``variant`` asks."""
+def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "") -> dict:
+    """Token ids and labels of one ShareGPT record in the qwen2_vl template, as ``variant`` asks
+    (``motion``: the clip's motion name, for ``label``)."""
     clip = rec["videos"][0]
     user = rec["messages"][0]["content"].replace("<video>", "")
     resp = rec["messages"][1]["content"]
@@ -51,13 +54,17 @@ def make_example(rec: dict, variant: str, tok, instruction: str) -> dict:
     if variant == "caption":
         user = ""
         resp = resp[:resp.index("</observation>") + len("</observation>")]
+    if variant == "label":
+        user = ""
+        resp = f"<observation>{motion.replace('_', ' ').lower()}</observation>"  # "pan right"
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
               "<|vision_start|>" + "<|video_pad|>" * VIDEO_TOKENS + "<|vision_end|>" + user
               + "<|im_end|>\n<|im_start|>assistant\n")
     p = tok(prompt, add_special_tokens=False)["input_ids"]
     r = tok(resp + "<|im_end|>\n", add_special_tokens=False)["input_ids"]
     answer = re.search(r"<answer>\s*([A-Z])", rec["messages"][1]["content"])
-    return {"clip": clip, "ids": p + r, "labels": [-100] * len(p) + r, "prompt": p,
+    return {"clip": clip, "ids": p + r, "labels": [-100] * len(p) + r, "prompt": p, "target": r,
+            "label": motion.replace("_", " ").lower(),
             "answer": answer.group(1) if answer else None, "task": rec["task"],
             "options": re.findall(r"^([A-Z])\. ", rec["messages"][0]["content"], re.MULTILINE)}
 
@@ -77,6 +84,7 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=384,
                     help="the yes/no chains run to ~330 tokens with the tiny tokenizer")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on the GPU machine")
     ap.add_argument("--out-json")
     args = ap.parse_args()
     start(args.threads, seed=0)
@@ -100,11 +108,15 @@ def main() -> int:
     if int(grid.prod()) // 4 != VIDEO_TOKENS:
         raise ValueError(f"clips give {int(grid.prod()) // 4} video tokens, the probe expects "
                          f"{VIDEO_TOKENS} (112x112, 8 frames)")
-    names = [json.loads(x)["video"] for x in (args.train / "manifest.jsonl").read_text().splitlines()]
-    index = {v: k for k, v in enumerate(names[: len(pixels)])}
+    manifest = [json.loads(x) for x in (args.train / "manifest.jsonl").read_text().splitlines()]
+    index = {m["video"]: k for k, m in enumerate(manifest[: len(pixels)])}
+    motion = {m["video"]: m["motion"] for m in manifest}
     records = [r for r in json.loads((args.train / "sft.json").read_text())
                if r["videos"][0] in index]
-    data = [make_example(r, args.variant, tok, prompts.CAMERA_OTA_INSTRUCTION) for r in records]
+    if args.variant in ("caption", "label"):  # one target a clip: the question is not used
+        records = list({r["videos"][0]: r for r in records}.values())
+    data = [make_example(r, args.variant, tok, prompts.CAMERA_OTA_INSTRUCTION,
+                         motion[r["videos"][0]]) for r in records]
     first_held = len(pixels) - args.held_clips
     train = [d for d in data if index[d["clip"]] < first_held]
     held = [d for d in data if index[d["clip"]] >= first_held]
@@ -115,14 +127,16 @@ def main() -> int:
                          "/ --held-clips")
     log.info("%s: %d training chains, %d held out; prompt %d tokens, sequence %d",
              args.variant, len(train), len(held), len(train[0]["prompt"]), len(train[0]["ids"]))
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    dev = torch.device(args.device)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32).to(dev)
     pad = tok.convert_tokens_to_ids("<|endoftext|>")
     fps_ts = 0.5  # seconds per temporal patch: 2 frames at 4 fps, as LLaMA-Factory passes it
 
     def video_inputs(clips: list[str]) -> dict:
-        return {"pixel_values_videos": pixels[[index[c] for c in clips]].reshape(-1, pixels.shape[-1]),
-                "video_grid_thw": grid.view(1, 3).repeat(len(clips), 1),
-                "second_per_grid_ts": torch.tensor([fps_ts] * len(clips))}
+        return {"pixel_values_videos": pixels[[index[c] for c in clips]].reshape(
+                    -1, pixels.shape[-1]).to(dev),
+                "video_grid_thw": grid.view(1, 3).repeat(len(clips), 1).to(dev),
+                "second_per_grid_ts": torch.tensor([fps_ts] * len(clips)).to(dev)}
 
     def collate(ds: list[dict]) -> dict:
         n = max(len(d["ids"]) for d in ds)
@@ -133,7 +147,7 @@ def main() -> int:
             ids[i, :len(d["ids"])] = torch.tensor(d["ids"])
             labels[i, :len(d["ids"])] = torch.tensor(d["labels"])
             att[i, :len(d["ids"])] = 1
-        return {"input_ids": ids, "attention_mask": att, "labels": labels}
+        return {"input_ids": ids.to(dev), "attention_mask": att.to(dev), "labels": labels.to(dev)}
 
     @torch.no_grad()
     def accuracy(ds: list[dict]) -> tuple[float, int]:
@@ -146,7 +160,7 @@ def main() -> int:
             for i, d in enumerate(chunk):  # left padding for generation
                 ids[i, n - len(d["prompt"]):] = torch.tensor(d["prompt"])
                 att[i, n - len(d["prompt"]):] = 1
-            out = model.generate(input_ids=ids, attention_mask=att,
+            out = model.generate(input_ids=ids.to(dev), attention_mask=att.to(dev),
                                  **video_inputs([d["clip"] for d in chunk]),
                                  max_new_tokens=args.max_new_tokens, do_sample=False,
                                  pad_token_id=pad)
@@ -155,6 +169,23 @@ def main() -> int:
                 fails += letter is None
                 correct += letter == d["answer"]
         return 100 * correct / max(1, len(ds)), fails
+
+    @torch.no_grad()
+    def label_accuracy(ds: list[dict]) -> float:
+        """% of clips whose greedy caption names the clip's motion exactly."""
+        hits = 0
+        for k in range(0, len(ds), 50):
+            chunk = ds[k:k + 50]
+            ids = torch.tensor([d["prompt"] for d in chunk], device=dev)  # video-only: one length
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 **video_inputs([d["clip"] for d in chunk]),
+                                 max_new_tokens=max(len(d["target"]) for d in chunk) + 2,
+                                 do_sample=False, pad_token_id=pad)
+            for d, row in zip(chunk, out[:, ids.shape[1]:], strict=True):
+                said = re.search(r"<observation>(.*?)</observation>",
+                                 tok.decode(row, skip_special_tokens=False))
+                hits += bool(said) and said.group(1).strip() == d["label"]
+        return 100 * hits / max(1, len(ds))
 
     @torch.no_grad()
     def info_gain(ds: list[dict]) -> float:
@@ -192,7 +223,9 @@ def main() -> int:
             model.eval()
             row = {"step": step, "loss": round(loss.item(), 4),
                    "video_info_gain": round(info_gain(held[:128]), 3)}
-            if args.variant != "caption":
+            if args.variant == "label":
+                row["label_acc"] = label_accuracy(held[:200])
+            elif args.variant != "caption":
                 row["mc_acc"], row["mc_parse_failures"] = accuracy(held_mc)
                 row["yes_no_acc"], row["yes_no_parse_failures"] = accuracy(held_yes_no)
             row["seconds"] = round(time.monotonic() - t0)
@@ -202,12 +235,17 @@ def main() -> int:
     chance_mc = 100 * float(np.mean([1 / len(d["options"]) for d in held_mc])) if held_mc else 0
     print(f"SFT pathway probe, variant {args.variant}, {len(train)} chains, batch {args.batch}, "
           f"lr {args.lr}; held out: chance which-movement {chance_mc:.1f}, yes rate {yes_rate:.1f}")
-    print("| step | loss | video info gain (nats/seq) | which-movement acc. | yes/no acc. | seconds |")
-    print("|---|---|---|---|---|---|")
+    if args.variant == "label":
+        labels = [motion[d["clip"]] for d in held[:200]]
+        top = max(labels.count(m) for m in set(labels))
+        print(f"held-out motions: {len(set(labels))}, the most common is {100 * top / len(labels):.1f}%")
+    print("| step | loss | video info gain (nats/seq) | which-movement acc. | yes/no acc. | "
+          "motion-name acc. | seconds |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['step']} | {r['loss']:.3f} | {r['video_info_gain']:.2f} | "
               f"{r.get('mc_acc', float('nan')):.1f} | {r.get('yes_no_acc', float('nan')):.1f} | "
-              f"{r['seconds']} |")
+              f"{r.get('label_acc', float('nan')):.1f} | {r['seconds']} |")
     if args.out_json:
         Path(args.out_json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

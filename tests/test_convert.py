@@ -141,11 +141,38 @@ def test_sharegpt_as_frames_writes_one_image_per_sampled_frame(tmp_path):
         assert im.size == (56, 56)  # 64x64 rounded to the 28-px grid inside 3,136..12,544 px
 
 
-def test_sharegpt_as_frames_names_the_record_whose_clip_is_missing(tmp_path):
+def test_sharegpt_as_frames_in_worker_processes_writes_the_same_set_and_fills_the_cache(tmp_path):
+    import numpy as np
+    from PIL import Image
+
     root = _frames_source(tmp_path)
-    (root / "b.mp4").unlink()
+    spec = TINY_VISION.with_overrides(fps=2.0, mode="frames")
+    serial = tmp_path / "serial" / "x.json"
+    parallel = tmp_path / "parallel" / "x.json"
+    convert.sharegpt_as_frames(tmp_path / "sft.json", root, spec, serial)
+    convert.sharegpt_as_frames(tmp_path / "sft.json", root, spec, parallel, workers=2,
+                               cache_dir=tmp_path / "cache")
+    assert json.loads(serial.read_text()) == json.loads(parallel.read_text())
+    for rec in json.loads(parallel.read_text()):
+        for image in rec["images"]:
+            with Image.open(serial.parent / image) as a, Image.open(parallel.parent / image) as b:
+                assert np.array_equal(np.asarray(a), np.asarray(b))
+    # Two clips, one cache entry each (frames .npy + its .json), for RL and eval to read back.
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("damage", ["missing", "unreadable"])
+def test_sharegpt_as_frames_names_the_record_whose_clip_is_bad(tmp_path, workers, damage):
+    root = _frames_source(tmp_path)
+    if damage == "missing":
+        (root / "b.mp4").unlink()
+    else:  # found, but decoding fails (in the worker process when workers > 0)
+        (root / "b.mp4").write_bytes(b"not a video")
     with pytest.raises(DataError, match=r"r3.*videos"):
-        convert.sharegpt_as_frames(tmp_path / "sft.json", root, TINY_VISION, tmp_path / "f" / "x.json")
+        convert.sharegpt_as_frames(tmp_path / "sft.json", root, TINY_VISION, tmp_path / "f" / "x.json",
+                                   workers=workers)
 
 
 def test_caption_records_take_each_videos_observation_once():

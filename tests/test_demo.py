@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 
 def test_reduced_demo_runs_every_stage_end_to_end_and_resumes(tmp_path):
     from camreasoner.demo import PRESETS, run_demo
@@ -95,6 +97,8 @@ def test_set_assignments_change_preset_fields_with_their_types():
 
     with pytest.raises(ValueError, match="vision_mode='audio'"):  # checked however it is built
         DemoConfig(vision_mode="audio")
+    with pytest.raises(ValueError, match="sft_caption_target='labels': use observation or motion"):
+        config_with(cfg, ["sft_caption_target=labels"])
 
 
 def test_demo_cli_set_reaches_the_run_and_bad_keys_exit_2(tmp_path):
@@ -113,7 +117,10 @@ def test_demo_cli_set_reaches_the_run_and_bad_keys_exit_2(tmp_path):
     assert main(["demo", "--preset", "ci", "--out", str(tmp_path / "d2"), "--set", "nope=1"]) == 2
 
 
-def test_caption_phase_runs_before_the_chains_and_hands_over_its_checkpoint(tmp_path):
+@pytest.mark.parametrize(("target", "dataset"), [("observation", "synthetic_caption"),
+                                                  ("motion", "synthetic_motion")])
+def test_caption_phase_runs_before_the_chains_and_hands_over_its_checkpoint(tmp_path, target,
+                                                                            dataset):
     import json
 
     import yaml
@@ -121,13 +128,13 @@ def test_caption_phase_runs_before_the_chains_and_hands_over_its_checkpoint(tmp_
     from camreasoner.demo import PRESETS, config_with, run_demo
 
     cfg = config_with(PRESETS["ci"], ["train_clips=3", "test_clips=2", "sft_caption_epochs=1",
-                                      "sft_epochs=1"])
+                                      "sft_epochs=1", f"sft_caption_target={target}"])
     out = run_demo(tmp_path / "demo", cfg, until="sft")
     done = json.loads((out / "sft" / ".done").read_text())
     caption = out / "sft" / "caption_model"
     assert done["caption_model"] == str(caption) and (caption / "config.json").exists()
     caption_cfg = yaml.safe_load((caption / "camreasoner_sft_config.yaml").read_text())
-    assert caption_cfg["dataset"] == "synthetic_caption"
+    assert caption_cfg["dataset"] == dataset
     chains_cfg = yaml.safe_load((out / "sft" / "model" / "camreasoner_sft_config.yaml").read_text())
     assert chains_cfg["model_name_or_path"] == str(caption)
     assert chains_cfg["dataset"] == "synthetic_ota"

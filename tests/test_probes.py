@@ -58,7 +58,7 @@ def test_probe_names_the_clip_whose_labels_are_incomplete(synth_sets, tiny_model
     assert "clip000002: labels lack primitive 'Tilt_Up'" in r.stderr
 
 
-@pytest.mark.parametrize("variant", ["chain", "answer", "short", "caption"])
+@pytest.mark.parametrize("variant", ["chain", "answer", "short", "caption", "label"])
 def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant):
     out = tmp_path / "rows.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe_sft_pathway.py"),
@@ -68,9 +68,14 @@ def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant):
                         "--max-new-tokens", "8", "--threads", "2", "--out-json", str(out)],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"variant {variant}, 12 chains" in r.stdout  # 4 training clips x (1 MC + 2 yes/no)
+    # 4 training clips x (1 MC + 2 yes/no) chains; the video-only targets take one a clip
+    n = 4 if variant in ("caption", "label") else 12
+    assert f"variant {variant}, {n} chains" in r.stdout
     (row,) = json.loads(out.read_text())
     assert row["step"] == 2 and isinstance(row["video_info_gain"], float)
-    assert ("mc_acc" in row) == (variant != "caption")
-    if variant != "caption":
+    assert ("mc_acc" in row) == (variant not in ("caption", "label"))
+    assert ("label_acc" in row) == (variant == "label")
+    if variant == "label":
+        assert 0 <= row["label_acc"] <= 100
+    elif variant != "caption":
         assert 0 <= row["mc_acc"] <= 100 and 0 <= row["mc_parse_failures"] <= 2

@@ -162,3 +162,40 @@ def test_parquet_takes_a_vision_preset_name_or_the_spec_itself(synth_rl, tmp_pat
     mine = pq.read_table(by_spec).to_pylist()[0]["videos"][0]
     assert (tiny["fps"], tiny["max_frames"], tiny["max_pixels"]) == (4.0, 8, 16 * 784)
     assert (mine["fps"], mine["max_frames"], mine["max_pixels"]) == (2.0, 6, 8 * 784)
+
+
+def test_trl_dataset_decoded_in_workers_through_the_cache_equals_the_serial_one(synth_rl, tmp_path):
+    import numpy as np
+
+    from camreasoner.rl.trl_backend import TrlConfig, build_dataset
+    from camreasoner.vision import VisionSpec
+
+    spec = VisionSpec(fps=2.0, max_frames=4, min_pixels=3136, max_pixels=12544, mode="frames")
+    base = {"model": "unused", "items": str(synth_rl / "items_mc.jsonl"),
+            "video_root": str(synth_rl / "videos"), "output_dir": "unused", "vision": spec}
+    serial = build_dataset(TrlConfig(**base))
+    cache = tmp_path / "cache"
+    parallel = build_dataset(TrlConfig(**base, workers=2, cache_dir=str(cache)))
+    from_cache = build_dataset(TrlConfig(**base, cache_dir=str(cache)))  # decodes nothing now
+    assert len(list(cache.glob("*.npy"))) == len({json.loads(x)["video"] for x in
+                                                  (synth_rl / "items_mc.jsonl").read_text().splitlines()})
+    for ds in (parallel, from_cache):
+        assert len(ds) == len(serial)
+        for a, b in zip(serial, ds, strict=True):
+            assert a["prompt"] == b["prompt"] and a["answer"] == b["answer"]
+            assert [np.asarray(i).tolist() for i in a["images"]] == \
+                [np.asarray(i).tolist() for i in b["images"]]
+
+
+def test_trl_dataset_names_the_item_whose_clip_cannot_be_decoded(synth_rl, tmp_path):
+    import shutil
+
+    from camreasoner.rl.trl_backend import TrlConfig, build_dataset
+
+    videos = tmp_path / "videos"
+    shutil.copytree(synth_rl / "videos", videos)
+    first = json.loads((synth_rl / "items_mc.jsonl").read_text().splitlines()[0])
+    (videos / first["video"]).write_bytes(b"not a video")
+    with pytest.raises(ValueError, match=rf"item '{first['id']}'"):
+        build_dataset(TrlConfig(model="unused", items=str(synth_rl / "items_mc.jsonl"),
+                                video_root=str(videos), output_dir="unused", workers=2))

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from camreasoner import answers, taxonomy
+from camreasoner import answers, prompts, taxonomy
 from camreasoner.synth.motions import Motion, binary_labels, camera_path, parse_motion
 from camreasoner.synth.scene import make_scene, render
 
@@ -206,6 +206,23 @@ def test_sft_and_rl_files(synth_set):
     assert len(caps) == 64 and len({c["videos"][0] for c in caps}) == 64  # one a clip
     assert all(c["messages"][1]["content"].startswith("<observation>")
                and c["messages"][1]["content"].endswith("</observation>") for c in caps)
+    # The motion captions: one a clip, the motion's short name and nothing else (hand-checked
+    # names for the single-primitive motions this set renders).
+    motion_caps = json.loads((synth_set / "sft_motion.json").read_text())
+    assert info["synthetic_motion"]["file_name"] == "sft_motion.json"
+    manifest = {json.loads(x)["video"]: json.loads(x)
+                for x in (synth_set / "manifest.jsonl").read_text().splitlines()}
+    assert sorted(c["videos"][0] for c in motion_caps) == sorted(manifest)
+    expected = {"Pan_Left": "pans left", "Tilt_Up": "tilts up", "Static": "static (no camera motion)",
+                "Shake": "shaking but not moving"}
+    seen = set()
+    for c in motion_caps:
+        assert c["messages"][0]["content"] == "<video>" + prompts.CAPTION_INSTRUCTION
+        motion = manifest[c["videos"][0]]["motion"]
+        if motion in expected:
+            assert c["messages"][1]["content"] == f"<observation>{expected[motion]}</observation>"
+            seen.add(motion)
+    assert seen == set(expected)
 
 
 def test_deterministic_per_seed_whatever_the_workers(tmp_path):

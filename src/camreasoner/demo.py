@@ -21,6 +21,11 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+# sft_caption_target -> (file synth writes, its dataset name)
+CAPTION_DATASETS = {"observation": ("sft_caption.json", "synthetic_caption"),
+                    "motion": ("sft_motion.json", "synthetic_motion")}
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     train_clips: int = 48
@@ -33,6 +38,9 @@ class DemoConfig:
     # > 0: first SFT on captions (video -> <observation>, data/train/sft_caption.json) for this
     # many epochs, then the O-T-A chains from that checkpoint; 0: O-T-A chains only
     sft_caption_epochs: float = 0.0
+    # the caption phase's target: "observation" (the chain's <observation>, sft_caption.json) or
+    # "motion" (only the motion's name, sft_motion.json: every target token is motion)
+    sft_caption_target: str = "observation"
     # LLaMA-Factory settings for the SFT stage (key=value), after the recipe's and the demo's
     sft_overrides: tuple[str, ...] = ()
     rl_steps: int = 8
@@ -63,6 +71,9 @@ class DemoConfig:
             raise ValueError(f"rl_backend={self.rl_backend!r}: use trl or verl")
         if self.vision_mode not in ("video", "frames"):
             raise ValueError(f"vision_mode={self.vision_mode!r}: use video or frames")
+        if self.sft_caption_target not in CAPTION_DATASETS:
+            raise ValueError(f"sft_caption_target={self.sft_caption_target!r}: use "
+                             f"{' or '.join(CAPTION_DATASETS)}")
 
 
 # A 15M-parameter Qwen2.5-VL (head size 64, the smallest FlashAttention and vLLM take).
@@ -179,6 +190,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
                             max_pixels=16 * 784)
     frames_spec = VisionSpec(**{**video_spec.to_dict(), "mode": "frames"})
     sft_spec = frames_spec if cfg.vision_mode == "frames" else video_spec
+    frames_cache = out / "cache" / "frames"  # decoded once (SFT in frames mode), read by RL, eval
 
     def data(d: Path) -> dict:
         from camreasoner.synth.build import build
@@ -208,7 +220,8 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
                 from camreasoner.data.convert import sharegpt_as_frames
 
                 sharegpt_as_frames(train_dir / source, train_dir / "videos", frames_spec,
-                                   d / "data" / f"{name}_frames.json", f"{name}_frames")
+                                   d / "data" / f"{name}_frames.json", f"{name}_frames",
+                                   workers=cfg.workers, cache_dir=frames_cache)
                 settings.update(dataset=f"{name}_frames", dataset_dir=str(d / "data"),
                                 media_dir=str(d / "data"))
             run_sft(cfg.sft_recipe, settings, [f"num_train_epochs={epochs}",
@@ -218,7 +231,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         start = out / "model" / "tiny"
         result = {"model": str(d / "model"), "curves": str(d / "model" / "training_curves.png")}
         if cfg.sft_caption_epochs > 0:
-            phase("sft_caption.json", "synthetic_caption", start, d / "caption_model",
+            phase(*CAPTION_DATASETS[cfg.sft_caption_target], start, d / "caption_model",
                   cfg.sft_caption_epochs)
             start = d / "caption_model"
             result["caption_model"] = str(start)
@@ -240,7 +253,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
                          learning_rate=cfg.rl_learning_rate, num_generations=cfg.rl_generations,
                          per_device_batch=cfg.rl_generations * cfg.rl_prompts,
                          max_completion_length=cfg.rl_completion_tokens, temperature=0.8,
-                         use_cpu=cfg.use_cpu)
+                         use_cpu=cfg.use_cpu, workers=cfg.workers, cache_dir=str(frames_cache))
         trainer = train(tcfg)
         logs = [h for h in trainer.state.log_history if "reward" in h]
         (d / "rewards.json").write_text(json.dumps(logs, indent=2))
@@ -292,7 +305,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
                              backend_kwargs=({"gpu_memory_utilization": 0.25}
                                              if cfg.eval_backend == "vllm" else {}),
                              workers=max(1, cfg.workers // 2),
-                             cache_dir=str(out / "cache" / "frames"))
+                             cache_dir=str(frames_cache))
             run_eval(rcfg, d / name)
             m = score_files(eval_items, d / name / "predictions.jsonl")
             (d / name / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")

@@ -39,6 +39,8 @@ class TrlConfig:
     use_cpu: bool = False
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    workers: int = 0  # processes decoding the clips (0: this one)
+    cache_dir: str | None = None  # eval.frames' cache of decoded frames (shared with SFT, eval)
 
 
 def build_dataset(cfg: TrlConfig):
@@ -46,14 +48,20 @@ def build_dataset(cfg: TrlConfig):
     from PIL import Image
 
     from camreasoner.data.schema import read_items, resolve_video
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.eval.frames import FrameJob, prefetch
 
-    rows = []
+    items = {}
     for item in read_items(cfg.items):
         if not item.options:
             raise ValueError(f"item {item.id!r}: RL items must be multiple choice")
-        video = load_frames(resolve_video(cfg.video_root, item.video, item_id=item.id),
-                            cfg.vision)
+        items[item.id] = item
+    jobs = [FrameJob(i.id, str(resolve_video(cfg.video_root, i.video, item_id=i.id)), cfg.vision,
+                     cfg.cache_dir) for i in items.values()]
+    rows = []
+    for item_id, video, error in prefetch(jobs, workers=cfg.workers, ahead=4 * max(1, cfg.workers)):
+        if error is not None:
+            raise ValueError(f"item {item_id!r}: {error}")
+        item = items[item_id]
         rows.append({
             "prompt": prompts.chat_messages(prompts.render_item_prompt(item), len(video.frames)),
             "images": [Image.fromarray(f) for f in video.frames],

@@ -11,6 +11,8 @@ Output folder::
     items_vqa.jsonl        CameraBench-style pos/neg pairs of clips (4 items a pair)
     sft.json + dataset_info.json   O-T-A chains for LLaMA-Factory (ShareGPT)
     sft_caption.json               video -> its <observation>, one a clip (alignment phase)
+    sft_motion.json                video -> <observation>the motion's name</observation>, one a
+                                   clip (the alignment phase with every target token motion)
     rl.parquet             the same items for verl
 
 Every item carries its O-T-A chain as ``response``. Clips are deterministic per (seed, index), so
@@ -125,6 +127,21 @@ def render_clip(index: int, seed: int, out: str, size: int, frames: int, fps: in
 
 def _motion_of(rec: dict) -> Motion:
     return Motion(tuple(rec["primitives"]), rec["speed"], rec["shake"])
+
+
+def motion_caption_records(records: list[dict]) -> list[dict]:
+    """One caption record a clip: the video -> ``<observation>`` holding only the motion's short
+    name (``ota.describe_motion``: "pan left", "dolly in while panning right"), so that every
+    target token depends on the motion (the alignment phase's strongest signal; in an O-T-A
+    observation the motion is a few words of ~60)."""
+    return [{"id": f"{r['clip_id']}/motion_caption", "task": "caption", "skill": None,
+             "source": SOURCE,
+             "messages": [{"role": "user",
+                           "content": prompts.with_video_placeholder(prompts.CAPTION_INSTRUCTION)},
+                          {"role": "assistant",
+                           "content": f"<observation>{ota.describe_motion(_motion_of(r))}"
+                                      "</observation>"}],
+             "videos": [r["video"]]} for r in records]
 
 
 def items_for_clip(rec: dict, seed: int) -> tuple[list[Item], list[Item]]:
@@ -248,6 +265,8 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     # and one video -> observation record a clip: the optional alignment phase before O-T-A SFT
     convert.write_sharegpt(train, out / "sft.json", dataset_name="synthetic_ota",
                            captions=out / "sft_caption.json", captions_name="synthetic_caption")
+    convert.write_caption_records(motion_caption_records(records), out / "sft_motion.json",
+                                  "synthetic_motion")
     vision = VisionSpec(fps=float(fps), max_frames=frames, min_pixels=16 * 784,
                         max_pixels=max(16 * 784, size * size))
     convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
