@@ -1,11 +1,13 @@
 """Does SFT through the language model teach the motion? A small Qwen2.5-VL on the CPU.
 
     python benchmarks/probe_sft_pathway.py --train DIR --work WORK --variant chain \
-        [--clips 4000] [--held-clips 400] [--steps 1000] [--batch 16] [--lr 1e-3] [--eval-every 250]
+        [--clips 4000] [--held-clips 400] [--steps 1000] [--batch 16] [--lr 1e-3] [--eval-every 250] \
+        [--lm small|gpu] [--device cpu|cuda]
 
 DIR: a synthetic set with its SFT chains (``camreasoner synth``: manifest.jsonl, sft.json,
 videos/). The model is built in WORK (the gpu presets' vision tower: depth 4, width 128, with a
-2-layer, 128-wide LM so a step takes ~1 s on 2 cores) and trained with next-token cross-entropy
+2-layer, 128-wide LM so a step takes ~0.5-1 s on 2 cores, or with ``--lm gpu`` the presets' own
+6 x 384 LM, ~1.6 s) and trained with next-token cross-entropy
 on the assistant turn, as LLaMA-Factory's SFT does (the qwen2_vl template, 64 video tokens a clip;
 the pixels are bit-identical to LLaMA-Factory's, docs/benchmarks.md). Clips from ``--held-clips``
 before the end are held out. Variants of the target:
@@ -85,6 +87,8 @@ def main() -> int:
                     help="the yes/no chains run to ~330 tokens with the tiny tokenizer")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu, or cuda on the GPU machine")
+    ap.add_argument("--lm", choices=("small", "gpu"), default="small",
+                    help="small: 2 layers x 128; gpu: the gpu presets' 6 x 384")
     ap.add_argument("--out-json")
     args = ap.parse_args()
     start(args.threads, seed=0)
@@ -97,11 +101,16 @@ def main() -> int:
     from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
     from camreasoner.vision import vision_preset
 
-    model_dir = args.work / "small_lm"
+    # the LM on the gpu presets' vision tower: "small" (2 x 128, ~1 s a step on 2 cores) or "gpu"
+    # (the presets' own 6 x 384 LM, the 15M model: is its size what holds the motion back?)
+    lm = {"small": {"hidden_size": 128, "intermediate_size": 512, "num_layers": 2, "num_heads": 2,
+                    "num_kv_heads": 1},
+          "gpu": {"hidden_size": 384, "intermediate_size": 1536, "num_layers": 6, "num_heads": 6,
+                  "num_kv_heads": 2}}[args.lm]
+    model_dir = args.work / f"{args.lm}_lm"
     if not (model_dir / "config.json").exists():
-        build_tiny_model(model_dir, TinyModelSpec(
-            hidden_size=128, intermediate_size=512, num_layers=2, num_heads=2, num_kv_heads=1,
-            vision_depth=4, vision_hidden=128, vision_heads=4))
+        build_tiny_model(model_dir, TinyModelSpec(**lm, vision_depth=4, vision_hidden=128,
+                                                  vision_heads=4))
     processor = AutoProcessor.from_pretrained(model_dir)
     tok = processor.tokenizer
     pixels, grid, _, _ = load_clips(args.train, args.clips, processor, vision_preset("tiny"), "video")
@@ -113,7 +122,7 @@ def main() -> int:
     motion = {m["video"]: m["motion"] for m in manifest}
     records = [r for r in json.loads((args.train / "sft.json").read_text())
                if r["videos"][0] in index]
-    if args.variant in ("caption", "label"):  # one target a clip: the question is not used
+    if args.variant == "label":  # one target a clip (a clip's chains word its observation apart)
         records = list({r["videos"][0]: r for r in records}.values())
     data = [make_example(r, args.variant, tok, prompts.CAMERA_OTA_INSTRUCTION,
                          motion[r["videos"][0]]) for r in records]
@@ -233,8 +242,10 @@ def main() -> int:
             rows.append(row)
             log.info("%s", row)
     chance_mc = 100 * float(np.mean([1 / len(d["options"]) for d in held_mc])) if held_mc else 0
+    held_note = (f"; held out: chance which-movement {chance_mc:.1f}, yes rate {yes_rate:.1f}"
+                 if args.variant not in ("caption", "label") else "")
     print(f"SFT pathway probe, variant {args.variant}, {len(train)} chains, batch {args.batch}, "
-          f"lr {args.lr}; held out: chance which-movement {chance_mc:.1f}, yes rate {yes_rate:.1f}")
+          f"lr {args.lr}{held_note}")
     if args.variant == "label":
         labels = [motion[d["clip"]] for d in held[:200]]
         top = max(labels.count(m) for m in set(labels))

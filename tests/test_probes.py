@@ -58,21 +58,26 @@ def test_probe_names_the_clip_whose_labels_are_incomplete(synth_sets, tiny_model
     assert "clip000002: labels lack primitive 'Tilt_Up'" in r.stderr
 
 
-@pytest.mark.parametrize("variant", ["chain", "answer", "short", "caption", "label"])
-def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant):
+@pytest.mark.parametrize(("variant", "lm"), [("chain", "small"), ("answer", "small"),
+                                          ("short", "small"), ("caption", "small"),
+                                          ("label", "small"), ("label", "gpu")])
+def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant, lm):
     out = tmp_path / "rows.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe_sft_pathway.py"),
                         "--train", str(synth_sets / "train"), "--work", str(tmp_path / "work"),
+                        "--lm", lm,
                         "--variant", variant, "--clips", "6", "--held-clips", "2", "--steps", "2",
                         "--eval-every", "2", "--batch", "2", "--eval-items", "2",
                         "--max-new-tokens", "8", "--threads", "2", "--out-json", str(out)],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
-    # 4 training clips x (1 MC + 2 yes/no) chains; the video-only targets take one a clip
-    n = 4 if variant in ("caption", "label") else 12
+    # 4 training clips x (1 MC + 2 yes/no) chains; the motion name is one target a clip
+    n = 4 if variant == "label" else 12
     assert f"variant {variant}, {n} chains" in r.stdout
     (row,) = json.loads(out.read_text())
     assert row["step"] == 2 and isinstance(row["video_info_gain"], float)
+    layers = json.loads((tmp_path / "work" / f"{lm}_lm" / "config.json").read_text())
+    assert layers["text_config"]["num_hidden_layers"] == {"small": 2, "gpu": 6}[lm]
     assert ("mc_acc" in row) == (variant not in ("caption", "label"))
     assert ("label_acc" in row) == (variant == "label")
     if variant == "label":

@@ -36,7 +36,14 @@ import numpy as np
 from camreasoner import prompts, taxonomy
 from camreasoner.data.schema import VQA_ROLES, Item, write_items
 from camreasoner.synth import ota
-from camreasoner.synth.motions import DEFAULT_MIX, SPEEDS, Motion, binary_labels, camera_path, parse_motion
+from camreasoner.synth.motions import (
+    DEFAULT_MIX,
+    SPEEDS,
+    Motion,
+    binary_labels,
+    camera_path,
+    parse_motion,
+)
 from camreasoner.synth.scene import make_scene, render
 
 log = logging.getLogger(__name__)
@@ -131,7 +138,7 @@ def _motion_of(rec: dict) -> Motion:
 
 def motion_caption_records(records: list[dict]) -> list[dict]:
     """One caption record a clip: the video -> ``<observation>`` holding only the motion's short
-    name (``ota.describe_motion``: "pan left", "dolly in while panning right"), so that every
+    name (``ota.describe_motion``: "pans left", "dollies in while panning right"), so that every
     target token depends on the motion (the alignment phase's strongest signal; in an O-T-A
     observation the motion is a few words of ~60)."""
     return [{"id": f"{r['clip_id']}/motion_caption", "task": "caption", "skill": None,
@@ -250,8 +257,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
             bar.update()
     bar.close()
     with open(out / "manifest.jsonl", "w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
+        f.writelines(json.dumps(r) + "\n" for r in records)
     binary, mc = [], []
     for r in records:
         b, m = items_for_clip(r, seed)
