@@ -34,7 +34,7 @@ import re
 import time
 from pathlib import Path
 
-from probe_vision_tower import load_clips, start
+from probe_vision_tower import finish, load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
 VARIANTS = ("chain", "answer", "short", "caption", "label")
@@ -250,15 +250,12 @@ def main() -> int:
         labels = [motion[d["clip"]] for d in held[:200]]
         top = max(labels.count(m) for m in set(labels))
         print(f"held-out motions: {len(set(labels))}, the most common is {100 * top / len(labels):.1f}%")
-    print("| step | loss | video info gain (nats/seq) | which-movement acc. | yes/no acc. | "
-          "motion-name acc. | seconds |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['step']} | {r['loss']:.3f} | {r['video_info_gain']:.2f} | "
-              f"{r.get('mc_acc', float('nan')):.1f} | {r.get('yes_no_acc', float('nan')):.1f} | "
-              f"{r.get('label_acc', float('nan')):.1f} | {r['seconds']} |")
-    if args.out_json:
-        Path(args.out_json).write_text(json.dumps(rows, indent=2) + "\n")
+    finish(rows, ["step", "loss", "video info gain (nats/seq)", "which-movement acc.",
+                  "yes/no acc.", "motion-name acc.", "seconds"],
+           lambda r: [str(r["step"]), f"{r['loss']:.3f}", f"{r['video_info_gain']:.2f}",
+                      *(f"{r.get(k, float('nan')):.1f}" for k in ("mc_acc", "yes_no_acc",
+                                                                  "label_acc")),
+                      str(r["seconds"])], args.out_json)
     return 0
 
 

@@ -38,6 +38,16 @@ def start(threads: int, seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def finish(rows: list[dict], header: list[str], cells, out_json: str | None) -> None:
+    """What both probes do last: their rows as a Markdown table (``cells(row)``: its column
+    texts) and, with ``out_json``, as JSON."""
+    from camreasoner.eval.report import md_table
+
+    print(md_table(header, [cells(r) for r in rows]), end="")
+    if out_json:
+        Path(out_json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def load_clips(folder: Path, n: int | None, processor, spec, mode: str):
     """Pixel tensors (clips, patches, patch_dim), the per-clip grid, labels and label mask."""
     import torch
@@ -165,13 +175,9 @@ def main() -> int:
                      chance)
     print(f"vision-tower probe, {args.mode} mode, {len(train[0])} training clips, batch "
           f"{args.batch}, lr {args.lr}")
-    print("| step | loss | held-out avg AP | chance AP | seconds |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['step']} | {r['loss']:.3f} | {r['test_ap']:.1f} | {r['chance_ap']:.1f} | "
-              f"{r['seconds']} |")
-    if args.out_json:
-        Path(args.out_json).write_text(json.dumps(rows, indent=2) + "\n")
+    finish(rows, ["step", "loss", "held-out avg AP", "chance AP", "seconds"],
+           lambda r: [str(r["step"]), f"{r['loss']:.3f}", f"{r['test_ap']:.1f}",
+                      f"{r['chance_ap']:.1f}", str(r["seconds"])], args.out_json)
     return 0
 
 

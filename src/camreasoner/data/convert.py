@@ -9,6 +9,7 @@ Both render the user text with :func:`camreasoner.prompts.render_item_prompt` an
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -158,17 +159,16 @@ def sharegpt_as_frames(sharegpt_file: str | os.PathLike[str], video_root: str | 
             raise DataError("the user turn does not start with <video>", item_id=rid,
                             field="messages")
         first_record.setdefault(videos[0], rid)
-    saved: dict[str, list[str]] = {}
     cache = None if cache_dir is None else str(cache_dir)
+    jobs = [(str(resolve_video(video_root, video, item_id=rid)), vision, cache,
+             str(frames_dir / f"{k:06d}"), str(out_file.parent))
+            for k, (video, rid) in enumerate(first_record.items())]
+    saved: dict[str, list[str]] = {}
     pool = start_pool(workers)
-    try:
-        jobs = []
-        for k, (video, rid) in enumerate(first_record.items()):
-            args = (str(resolve_video(video_root, video, item_id=rid)), vision, cache,
-                    str(frames_dir / f"{k:06d}"), str(out_file.parent))
-            jobs.append((video, rid, pool.submit(_clip_as_pngs, *args) if pool else args))
-        for video, rid, job in jobs:
-            paths, error = job.result() if pool else _clip_as_pngs(*job)
+    try:  # results in clip order, from the pool or from this process
+        results = pool.map(_clip_as_pngs, *zip(*jobs)) if pool and jobs \
+            else itertools.starmap(_clip_as_pngs, jobs)
+        for (video, rid), (paths, error) in zip(first_record.items(), results, strict=True):
             if error is not None:
                 raise DataError(error, item_id=rid, field="videos")
             saved[video] = paths
