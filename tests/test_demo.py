@@ -23,19 +23,22 @@ def test_reduced_demo_runs_every_stage_end_to_end_and_resumes(tmp_path):
 
 
 def test_gpu_preset_model_and_token_budgets(tmp_path):
-    """The GPU preset's model builds (tens of millions of parameters) and its generation budgets
+    """The GPU preset's model builds (1.9M parameters) and its generation budgets
     hold the longest synthetic chain: a cut chain has no <answer>, so RL's format reward would
     be 0 for every completion and GRPO would have nothing to learn from (seen on the H100)."""
+    from transformers import AutoTokenizer
+
     from camreasoner.demo import PRESETS
     from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
     from camreasoner.synth.build import build
-    from transformers import AutoTokenizer
 
     cfg = PRESETS["gpu"]
     assert cfg.vision_mode == "frames" and not cfg.use_cpu
     model = build_tiny_model(tmp_path / "m", TinyModelSpec(**dict(cfg.model)))
     n_params = json.loads((model / "camreasoner_tiny.json").read_text())["parameters"]
-    assert 10e6 < n_params < 100e6
+    # the issue asked for tens of millions and the size that learns fastest: a 15M model (6 x 384
+    # LM) never read the motion, this 1.9M one (2 x 128 LM) does (docs/benchmarks.md, "Run 4")
+    assert 1e6 < n_params < 3e6
     build(tmp_path / "s", 24, seed=0, size=cfg.size, frames=cfg.frames, fps=cfg.fps, progress=False)
     tok = AutoTokenizer.from_pretrained(model)
     chains = [r["messages"][1]["content"] for r in json.loads((tmp_path / "s" / "sft.json").read_text())]
@@ -45,13 +48,19 @@ def test_gpu_preset_model_and_token_budgets(tmp_path):
 
 def test_demo_stops_after_the_stage_asked(tmp_path):
     import pytest
-    from camreasoner.demo import PRESETS, run_demo
+
+    from camreasoner.demo import PRESETS, config_with, run_demo
 
     out = run_demo(tmp_path / "demo", PRESETS["ci"], until="model")
     assert (out / "data" / ".done").exists() and (out / "model" / ".done").exists()
     assert not (out / "sft").exists() and not (out / "summary.json").exists()
     with pytest.raises(ValueError, match="not a stage"):
         run_demo(tmp_path / "demo", PRESETS["ci"], until="training")
+    # the same settings resume; others would silently reuse the complete stages, so they stop
+    assert run_demo(tmp_path / "demo", PRESETS["ci"], until="model") == out
+    other = config_with(PRESETS["ci"], ["train_clips=13"])
+    with pytest.raises(ValueError, match=r"other settings \(train_clips: 12 -> 13\)"):
+        run_demo(tmp_path / "demo", other, until="model")
 
 
 def test_verl_backend_without_gpu_says_what_it_needs(tmp_path):
@@ -60,6 +69,7 @@ def test_verl_backend_without_gpu_says_what_it_needs(tmp_path):
     import dataclasses
 
     import pytest
+
     from camreasoner.demo import PRESETS, run_demo
 
     assert PRESETS["gpu_video"].rl_backend == "verl" and PRESETS["gpu_video"].vision_mode == "video"

@@ -187,6 +187,28 @@ def test_trl_dataset_decoded_in_workers_through_the_cache_equals_the_serial_one(
                 [np.asarray(i).tolist() for i in b["images"]]
 
 
+def test_trl_dataset_max_items_takes_a_seeded_sample_of_that_many(synth_rl):
+    import numpy as np
+
+    from camreasoner.rl.trl_backend import TrlConfig, build_dataset
+    from camreasoner.vision import VisionSpec
+
+    spec = VisionSpec(fps=2.0, max_frames=4, min_pixels=3136, max_pixels=12544, mode="frames")
+    base = {"model": "unused", "items": str(synth_rl / "items_mc.jsonl"),
+            "video_root": str(synth_rl / "videos"), "output_dir": "unused", "vision": spec}
+    lines = (synth_rl / "items_mc.jsonl").read_text().splitlines()
+    every = build_dataset(TrlConfig(**base))
+    assert len(every) == len(lines) > 3
+    a = build_dataset(TrlConfig(**base, max_items=3))
+    b = build_dataset(TrlConfig(**base, max_items=3))
+    def rows(ds):  # what tells items apart: the clip's pixels, the question and the answer
+        return [(np.asarray(r["images"][0]).tobytes(), r["question"], r["answer"]) for r in ds]
+
+    assert len(a) == 3 and rows(a) == rows(b)  # the same seed takes the same items
+    assert len(set(rows(a))) == 3 and set(rows(a)) <= set(rows(every))
+    assert len(build_dataset(TrlConfig(**base, max_items=len(lines) + 5))) == len(lines)
+
+
 def test_trl_dataset_names_the_item_whose_clip_cannot_be_decoded(synth_rl, tmp_path):
     import shutil
 

@@ -166,3 +166,73 @@ def test_bad_predictions_are_named(tmp_path):
     p.write_text('{"id": "a", "respo\n{"id": "b", "response": "x"}\n')
     with pytest.raises(DataError, match="p.jsonl:1: invalid JSON"):
         read_predictions(p)
+
+
+def _pan_left_items(positives):
+    # one binary task, four clips; options A. No / B. Yes as CameraBench's binary items
+    return [make_item(id=f"c{k}", video=f"c{k}.mp4", answer="B" if k in positives else "A")
+            for k in range(4)]
+
+
+def test_permutation_test_of_a_perfect_binary_predictor_hand_checked():
+    from camreasoner.eval.permutation import clip_permutation_test
+
+    items = _pan_left_items({0})
+    preds = {i.id: {"id": i.id, "response": f"<answer>{i.answer}</answer>"} for i in items}
+    r = clip_permutation_test(items, preds, rounds=4000, seed=1)["binary.avg_ap"]
+    # The one Yes lands on the positive clip in 1/4 of the shuffles (AP 100); otherwise the
+    # positive ties at 0 with two negatives under one Yes: AP = 1 * 1/4 = 25. Null mean =
+    # .25 * 100 + .75 * 25 = 43.75; p = P(shuffled >= 100) = 1/4.
+    assert r["observed"] == 100.0
+    assert r["null_mean"] == pytest.approx(43.75, abs=2.0)
+    assert r["p"] == pytest.approx(0.25, abs=0.03)
+
+
+def test_permutation_test_of_a_constant_answer_finds_nothing():
+    from camreasoner.eval.permutation import clip_permutation_test
+
+    items = _pan_left_items({0, 2})
+    preds = {i.id: {"id": i.id, "response": "<answer>A</answer>"} for i in items}
+    r = clip_permutation_test(items, preds, rounds=50)["binary.avg_ap"]
+    # the same answer for every clip: every shuffle scores the positive rate, 2/4
+    assert r == {"observed": 50.0, "null_mean": 50.0, "null_p95": 50.0, "p": 1.0}
+
+
+def test_permutation_test_of_multiple_choice_hand_checked():
+    from camreasoner.eval.permutation import clip_permutation_test
+
+    opts = ["A. pan left", "B. pan right", "C. tilt up", "D. static"]
+    items = [make_item(id=f"m{k}", video=f"m{k}.mp4", options=opts, answer="ABCD"[k],
+                       task="which_motion", question="How does the camera move?")
+             for k in range(4)]
+    preds = {i.id: {"id": i.id, "response": f"<answer>{i.answer}</answer>"} for i in items}
+    r = clip_permutation_test(items, preds, rounds=4000, seed=2)["mc.which_motion.acc"]
+    # a random permutation of 4 fixes 1 of the 4 on average (null mean 25 %) and all 4 in
+    # 1 of 4! = 24 (p = 1/24 = 0.042)
+    assert r["observed"] == 100.0
+    assert r["null_mean"] == pytest.approx(25.0, abs=2.0)
+    assert r["p"] == pytest.approx(1 / 24, abs=0.01)
+
+
+def test_permutation_test_rejects_what_it_cannot_test():
+    from camreasoner.eval.permutation import clip_permutation_test
+
+    items = _pan_left_items({0})
+    with pytest.raises(ValueError, match="rounds=0"):
+        clip_permutation_test(items, {}, rounds=0)
+    open_ended = [make_item(id="o1", options=[], answer="pans left", task="captioning")]
+    with pytest.raises(ValueError, match="no binary or multiple-choice statistic"):
+        clip_permutation_test(open_ended, {}, rounds=5)
+
+
+def test_eval_permute_cli_writes_the_test(tmp_path):
+    from camreasoner.cli import main
+
+    items = _pan_left_items({1})
+    write_items(tmp_path / "items.jsonl", items)
+    (tmp_path / "p.jsonl").write_text("".join(
+        json.dumps({"id": i.id, "response": f"<answer>{i.answer}</answer>"}) + "\n" for i in items))
+    assert main(["eval", "permute", "--items", str(tmp_path / "items.jsonl"), "--predictions",
+                 str(tmp_path / "p.jsonl"), "--rounds", "20", "--out", str(tmp_path / "t.json")]) == 0
+    out = json.loads((tmp_path / "t.json").read_text())
+    assert out["rounds"] == 20 and out["tests"]["binary.avg_ap"]["observed"] == 100.0

@@ -158,3 +158,18 @@ def test_curves_are_skipped_with_a_warning_when_no_step_was_logged(tmp_path, cap
     (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": [
         {"loss": 2.0, "step": 1}, {"loss": 1.5, "step": 2, "learning_rate": 1e-3}]}))
     assert plot_curves(tmp_path) == tmp_path / "training_curves.png"
+
+
+def test_sft_env_gives_forked_tokenizer_workers_one_thread_each():
+    from camreasoner.sft import sft_env
+
+    # 8 forked workers: each one torch thread, unless the caller chose
+    assert sft_env({"preprocessing_num_workers": 8}, {})["OMP_NUM_THREADS"] == "1"
+    assert sft_env({"preprocessing_num_workers": 8}, {"OMP_NUM_THREADS": "4"})["OMP_NUM_THREADS"] == "4"
+    # one process: left alone
+    assert "OMP_NUM_THREADS" not in sft_env({"preprocessing_num_workers": 1}, {})
+    assert "OMP_NUM_THREADS" not in sft_env({}, {})
+    # several GPUs go through torchrun; NVLink multicast stays off (KINDS.md)
+    env = sft_env({}, {"NPROC_PER_NODE": "2"})
+    assert env["FORCE_TORCHRUN"] == "1" and env["NCCL_NVLS_ENABLE"] == "0"
+    assert "FORCE_TORCHRUN" not in sft_env({}, {"NPROC_PER_NODE": "1"})

@@ -113,6 +113,28 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_permute(args: argparse.Namespace) -> int:
+    from camreasoner.data.schema import read_items
+    from camreasoner.eval.permutation import clip_permutation_test
+    from camreasoner.eval.report import md_table
+    from camreasoner.eval.score import read_predictions
+
+    result = clip_permutation_test(read_items(args.items), read_predictions(args.predictions),
+                                   rounds=args.rounds, seed=args.seed)
+    rows = [[k, f"{v['observed']:.1f}", f"{v['null_mean']:.1f}", f"{v['null_p95']:.1f}",
+             f"{v['p']:.4f}"] for k, v in result.items()]
+    log.info("clips shuffled among each task's items, %d rounds:\n%s", args.rounds,
+             md_table(["statistic", "observed", "shuffled mean", "shuffled 95th pct", "p"], rows))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"rounds": args.rounds, "seed": args.seed,
+                                              "items": str(args.items),
+                                              "predictions": str(args.predictions),
+                                              "tests": result}, indent=2) + "\n")
+        log.info("written to %s", args.out)
+    return 0
+
+
 def cmd_eval_run(args: argparse.Namespace) -> int:
     from camreasoner.eval.runner import RunConfig, run_data_parallel, run_eval
     from camreasoner.vision import vision_preset
@@ -302,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--strict-format", action="store_true",
                     help="only read answers inside <answer> tags (default: also bare answers)")
     es.set_defaults(func=cmd_eval_score)
+
+    epm = ev.add_parser("permute", help="does the model read the clip? scores against its own "
+                        "answers shuffled among clips (a permutation test)")
+    epm.add_argument("--items", required=True)
+    epm.add_argument("--predictions", required=True)
+    epm.add_argument("--rounds", type=int, default=1000)
+    epm.add_argument("--seed", type=int, default=0)
+    epm.add_argument("--out", help="write the test's JSON here")
+    epm.set_defaults(func=cmd_eval_permute)
 
     er = ev.add_parser("run", help="answer every item with a model (resumable)")
     er.add_argument("--model", required=True)
