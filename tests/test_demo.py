@@ -11,6 +11,11 @@ def test_reduced_demo_runs_every_stage_end_to_end_and_resumes(tmp_path):
     assert list(summary) == ["data", "model", "sft", "rl", "eval", "report"]
     assert summary["rl"]["steps"] == 2
     assert set(summary["eval"]) >= {"base", "sft", "rl", "geometric"}
+    # each run's clip permutation test: p of its answers under clips shuffled, in (0, 1]
+    for name in ("base", "sft", "rl", "geometric"):
+        p = summary["eval"][name]["video_p"]
+        assert set(p) >= {"binary.avg_ap"} and all(0 < v <= 1 for v in p.values())
+        assert (out / "eval" / name / "permutation.json").exists()
     html = (out / "report" / "report.html").read_text()
     for name in ("base", "sft", "rl", "geometric", "Random Chance", "training_curves"):
         assert name in html

@@ -30,6 +30,10 @@ def report_dir(reference_run, tmp_path_factory):
             p["response"] = (f"<observation>o</observation><think>t</think>"
                              f"<answer>{truth[p['id']]}</answer>")
             f.write(json.dumps(p) + "\n")
+    from camreasoner.eval.permutation import permutation_files
+
+    (perfect / "permutation.json").write_text(json.dumps(
+        permutation_files(cfg["items"], perfect / "predictions.jsonl", rounds=50)))
     out = tmp_path_factory.mktemp("report")
     build_report([reference_run, perfect], out)
     return out
@@ -50,6 +54,15 @@ def test_tables_lay_out_runs_and_chance(report_dir):
 
         im = np.asarray(Image.open(report_dir / png).convert("L"))
         assert im.shape[0] > 200 and im.std() > 10
+
+
+def test_permutation_table_shows_the_runs_that_have_one(report_dir):
+    rows = list(csv.reader(open(report_dir / "table_permutation.csv")))
+    assert rows[0] == ["Model", "Statistic", "Observed", "Shuffled mean", "Shuffled 95th pct", "p"]
+    assert {r[0] for r in rows[1:]} == {"perfect"}  # the reference run has no permutation.json
+    ap = next(r for r in rows[1:] if r[1] == "binary.avg_ap")
+    assert ap[2] == "100.0" and 0 < float(ap[5]) < 1
+    assert "answers shuffled among clips" in (report_dir / "report.html").read_text().lower()
 
 
 def _chromium():

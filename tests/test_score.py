@@ -236,3 +236,4 @@ def test_eval_permute_cli_writes_the_test(tmp_path):
                  str(tmp_path / "p.jsonl"), "--rounds", "20", "--out", str(tmp_path / "t.json")]) == 0
     out = json.loads((tmp_path / "t.json").read_text())
     assert out["rounds"] == 20 and out["tests"]["binary.avg_ap"]["observed"] == 100.0
+    assert out["items"] == str(tmp_path / "items.jsonl")

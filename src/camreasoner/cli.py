@@ -114,24 +114,18 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_permute(args: argparse.Namespace) -> int:
-    from camreasoner.data.schema import read_items
-    from camreasoner.eval.permutation import clip_permutation_test
+    from camreasoner.eval.permutation import permutation_files
     from camreasoner.eval.report import md_table
-    from camreasoner.eval.score import read_predictions
 
-    result = clip_permutation_test(read_items(args.items), read_predictions(args.predictions),
-                                   rounds=args.rounds, seed=args.seed)
+    record = permutation_files(args.items, args.predictions, rounds=args.rounds, seed=args.seed)
     rows = [[k, f"{v['observed']:.1f}", f"{v['null_mean']:.1f}", f"{v['null_p95']:.1f}",
-             f"{v['p']:.4f}"] for k, v in result.items()]
+             f"{v['p']:.4f}"] for k, v in record["tests"].items()]
     log.info("clips shuffled among each task's items, %d rounds:\n%s", args.rounds,
              md_table(["statistic", "observed", "shuffled mean", "shuffled 95th pct", "p"], rows))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"rounds": args.rounds, "seed": args.seed,
-                                              "items": str(args.items),
-                                              "predictions": str(args.predictions),
-                                              "tests": result}, indent=2) + "\n")
-        log.info("written to %s", args.out)
+        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        log.info("written to %s (as RUN/permutation.json, eval report shows it)", args.out)
     return 0
 
 

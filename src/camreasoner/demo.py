@@ -327,7 +327,7 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
             run_eval(rcfg, d / name)
             m = score_files(eval_items, d / name / "predictions.jsonl")
             (d / name / "metrics.json").write_text(json.dumps(m, indent=2) + "\n")
-            summary[name] = _headline(m)
+            summary[name] = {**_headline(m), "video_p": _video_p(d / name)}
         geo = d / "geometric"
         geo.mkdir()
         run_baseline(eval_items, test_dir / "videos", geo / "predictions.jsonl",
@@ -335,8 +335,21 @@ def run_demo(out: str | Path, cfg: DemoConfig = DemoConfig(), until: str | None 
         (geo / "config.json").write_text(json.dumps(
             {"model": "geometric baseline", "items": str(eval_items),
              "video_root": str(test_dir / "videos"), "vision": video_spec.to_dict()}, indent=2))
-        summary["geometric"] = _headline(score_files(eval_items, geo / "predictions.jsonl"))
+        summary["geometric"] = {**_headline(score_files(eval_items, geo / "predictions.jsonl")),
+                                "video_p": _video_p(geo)}
         return summary
+
+    def _video_p(run: Path) -> dict[str, float]:
+        """The clip permutation test of one run (permutation.json beside its metrics, shown in
+        the report): p per statistic that its score does not depend on the video."""
+        from camreasoner.eval.permutation import permutation_files
+
+        tests = permutation_files(eval_items, run / "predictions.jsonl")
+        (run / "permutation.json").write_text(json.dumps(tests, indent=2) + "\n")
+        log.info("%s: %s", run.name, ", ".join(f"{k} {v['observed']:.1f} (shuffled clips "
+                                               f"{v['null_mean']:.1f}, p {v['p']:.3f})"
+                                               for k, v in tests["tests"].items()))
+        return {k: v["p"] for k, v in tests["tests"].items()}
 
     def report(d: Path) -> dict:
         from camreasoner.eval.report import build_report

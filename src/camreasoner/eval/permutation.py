@@ -15,6 +15,7 @@ so there it tests video and option order together. Small test sets give wide nul
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -75,3 +76,16 @@ def clip_permutation_test(items: Iterable[Item], predictions: dict[str, dict[str
                      "null_p95": round(float(np.nanpercentile(xs, 95)), 2),
                      "p": round((1 + int(np.sum(xs >= obs - 1e-9))) / (1 + rounds), 4)}
     return result
+
+
+def permutation_files(items_path: str | os.PathLike[str], predictions_path: str | os.PathLike[str],
+                      rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """:func:`clip_permutation_test` on an item file and a predictions file, as the record that
+    ``eval permute --out`` and the demo write (``permutation.json``; the report shows it)."""
+    from camreasoner.data.schema import read_items
+    from camreasoner.eval.score import read_predictions
+
+    tests = clip_permutation_test(read_items(items_path), read_predictions(predictions_path),
+                                  rounds=rounds, seed=seed)
+    return {"items": str(items_path), "predictions": str(predictions_path), "rounds": rounds,
+            "seed": seed, "tests": tests}

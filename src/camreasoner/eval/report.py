@@ -290,6 +290,19 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
                                    .get("acc")) for t in tasks)] for r in runs]
         add("Multiple choice: accuracy per task (%)", "table_mc", ["Model", *tasks], rows)
 
+    # `camreasoner eval permute` / the demo write permutation.json beside a run's predictions
+    perm_rows = []
+    for d, r in zip(run_dirs, runs, strict=True):
+        f = Path(d) / "permutation.json"
+        if f.is_file():
+            for stat, v in json.loads(f.read_text())["tests"].items():
+                perm_rows.append([r["name"], stat, _fmt(v["observed"]), _fmt(v["null_mean"]),
+                                  _fmt(v["null_p95"]), f"{v['p']:.3f}"])
+    if perm_rows:
+        add("Does the score follow the video? Answers shuffled among clips (permutation test)",
+            "table_permutation", ["Model", "Statistic", "Observed", "Shuffled mean",
+                                  "Shuffled 95th pct", "p"], perm_rows)
+
     counts = []
     for r in runs:
         for sec in ("binary", "vqa", "mc"):
