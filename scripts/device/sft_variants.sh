@@ -39,7 +39,7 @@ run_variant() {  # NAME SPEC: SFT, then eval + score on the held-out set
     HF_HOME=$WORK/hf_$name python3 -m camreasoner demo --preset "$PRESET" --out "$d" --until sft "${sets[@]}" \
         > "$OUT/sft_$name.log" 2>&1
     echo "$((SECONDS - t))" > "$d/sft_seconds"
-    python3 -m camreasoner eval run --backend hf --model "$d/sft/model" \
+    OMP_NUM_THREADS=$EVAL_THREADS python3 -m camreasoner eval run --backend hf --model "$d/sft/model" \
         --items "$base/data/test_items.jsonl" --video-root "$base/data/test/videos" \
         --vision tiny --out "$d/eval" --batch-size "$EVAL_BATCH" --max-new-tokens 384 \
         --no-progress > "$OUT/eval_$name.log" 2>&1
@@ -47,10 +47,12 @@ run_variant() {  # NAME SPEC: SFT, then eval + score on the held-out set
         --predictions "$d/eval/predictions.jsonl" --out "$d/metrics.json" >> "$OUT/eval_$name.log" 2>&1
 }
 
-# Variants train side by side: each gets its share of the cores for torch's threads. With the
-# default (every process using all 16), three variants' LLaMA-Factory tokenizers (the image
-# processor on 8 frames a row) had not finished their first 1,000 rows after 7 minutes.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))}
+# Variants run side by side, so their evaluations each get a share of the cores for torch's
+# threads (every process takes all 16 otherwise: three variants' one-process LLaMA-Factory
+# tokenizers made no progress in 7 minutes that way). SFT is left to camreasoner.sft, which gives
+# LLaMA-Factory's forked tokenizer workers one thread each; an exported OMP_NUM_THREADS would
+# override that and give each of those workers this share instead.
+EVAL_THREADS=${EVAL_THREADS:-$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))}
 pids=() names=()
 for v in "$@"; do
     name=${v%%:*}

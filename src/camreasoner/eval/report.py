@@ -68,8 +68,11 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     cfg = json.loads((run_dir / "config.json").read_text())
     items = read_items(cfg["items"])
     preds = read_predictions(run_dir / "predictions.jsonl")
+    # `camreasoner eval permute --out RUN/permutation.json` and the demo write this one
+    perm = run_dir / "permutation.json"
     return {"name": run_dir.name, "dir": run_dir, "config": cfg, "items": items,
-            "predictions": preds, "metrics": score(items, preds)}
+            "predictions": preds, "metrics": score(items, preds),
+            "permutation": json.loads(perm.read_text())["tests"] if perm.is_file() else None}
 
 
 def _bar_plot(path: Path, groups: list[str], series: dict[str, list[float | None]],
@@ -290,14 +293,9 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
                                    .get("acc")) for t in tasks)] for r in runs]
         add("Multiple choice: accuracy per task (%)", "table_mc", ["Model", *tasks], rows)
 
-    # `camreasoner eval permute` / the demo write permutation.json beside a run's predictions
-    perm_rows = []
-    for d, r in zip(run_dirs, runs, strict=True):
-        f = Path(d) / "permutation.json"
-        if f.is_file():
-            for stat, v in json.loads(f.read_text())["tests"].items():
-                perm_rows.append([r["name"], stat, _fmt(v["observed"]), _fmt(v["null_mean"]),
-                                  _fmt(v["null_p95"]), f"{v['p']:.3f}"])
+    perm_rows = [[r["name"], stat, _fmt(v["observed"]), _fmt(v["null_mean"]),
+                  _fmt(v["null_p95"]), f"{v['p']:.3f}"]
+                 for r in runs for stat, v in (r["permutation"] or {}).items()]
     if perm_rows:
         add("Does the score follow the video? Answers shuffled among clips (permutation test)",
             "table_permutation", ["Model", "Statistic", "Observed", "Shuffled mean",
