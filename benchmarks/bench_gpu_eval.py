@@ -55,7 +55,7 @@ def main() -> None:
     items = read_items(write_pan_items(tmp, max(args.single_items, args.batched_items),
                                        args.frames))
 
-    backend = HFBackend(str(model_dir), max_new_tokens=args.new_tokens, compute_p_yes=False)
+    backend = HFBackend(str(model_dir), max_new_tokens=args.new_tokens, p_yes="off")
     gc = backend.model.generation_config
     gc.min_new_tokens = args.new_tokens  # equal work per item
     reqs = [Request(it.id, prompts.render_item_prompt(it), load_frames(tmp / "v" / it.video, spec))

@@ -73,7 +73,7 @@ def main() -> None:
             for i in tqdm(items, desc="decode", unit="item")]
 
     def run_hf():  # its own scope, so the model is freed before vLLM takes memory
-        hf = HFBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False)
+        hf = HFBackend(args.model, max_new_tokens=args.new_tokens, p_yes="off")
 
         def budget(n: int) -> None:  # with --qwen7b every answer is exactly n tokens (equal work)
             hf.max_new_tokens = n
@@ -94,7 +94,7 @@ def main() -> None:
     gc.collect()
     torch.cuda.empty_cache()
 
-    vl = VLLMBackend(args.model, max_new_tokens=args.new_tokens, compute_p_yes=False,
+    vl = VLLMBackend(args.model, max_new_tokens=args.new_tokens, p_yes="off",
                      max_model_len=4096, gpu_memory_utilization=args.gpu_memory_utilization)
     if args.qwen7b:
         from vllm import SamplingParams

@@ -76,11 +76,23 @@ def test_cli_exit_codes_and_report(messy, tmp_path, clip_root):
                           "--video-root", str(root), "--report", str(tmp_path / "r.json"),
                           "--workers", "1"], capture_output=True, text=True)
     assert out.returncode == 1
-    assert "10 items, 6 videos checked, 7 bad" in out.stdout
-    assert "id 'missing': video nope.mp4: file not found" in out.stdout
+    assert "10 records (items), 6 videos checked, 7 bad" in out.stdout
+    assert f"{path}:4: id 'missing': video nope.mp4: file not found" in out.stdout
     assert json.loads((tmp_path / "r.json").read_text())["bad"] == 7
     good = tmp_path / "good.jsonl"
     write_items(good, [make_item(id="a")])
     ok = subprocess.run([sys.executable, "-m", "camreasoner", "data", "check", str(good),
                          "--video-root", str(clip_root)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_a_malformed_line_is_one_bad_record_and_the_rest_are_checked(tmp_path, clip_root):
+    """Regression: one line of broken JSON used to end the check with 0 items."""
+    path = tmp_path / "items.jsonl"
+    write_items(path, [make_item(id="a"), make_item(id="b", video="tilt.mp4")])
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "{not json", lines[1]]) + "\n")
+    report = check_items(path, clip_root, workers=1, progress=False)
+    assert report.n_items == 3 and report.n_videos == 2
+    assert [(b["where"], b["reason"]) for b in report.bad] == [
+        (f"{path}:2", "schema: invalid JSON: Expecting property name enclosed in double quotes")]

@@ -61,8 +61,9 @@ def test_sharegpt_needs_a_response_unless_answer_only():
 
 def test_verl_parquet_round_trip(tmp_path, clip_root):
     items = _items()
-    n = convert.write_verl_parquet(items, tmp_path / "rl.parquet", clip_root, TINY_VISION)
-    assert n == 3
+    n, skipped = convert.write_verl_parquet(items, tmp_path / "rl.parquet", clip_root,
+                                            TINY_VISION)
+    assert (n, skipped) == (3, [])
     import pyarrow.parquet as pq
 
     rows = pq.read_table(tmp_path / "rl.parquet").to_pylist()
@@ -88,17 +89,18 @@ def test_verl_rejects_open_ended_and_escaping_items(clip_root):
         convert.to_verl_rows([make_item(video="../x.mp4")], clip_root)
 
 
-def test_cli_convert_onethinker_to_items_and_verl(tmp_path, clip_root):
+def test_cli_convert_seed_eval_to_items_and_verl(tmp_path, clip_root):
     from camreasoner.cli import main
 
     rec = {"problem_id": "Pan_Left_1", "problem": "Does the camera pan to the left?",
            "options": ["A. No", "B. Yes"], "solution": "<answer>B</answer>",
            "path": "video/pan.mp4", "data_type": "video"}
     (tmp_path / "rl.json").write_text(json.dumps([rec]))
-    assert main(["data", "convert", str(tmp_path / "rl.json"), "--from", "onethinker", "--to",
+    assert main(["data", "convert", str(tmp_path / "rl.json"), "--from", "seed-eval", "--to",
                  "items", "--out", str(tmp_path / "rl.jsonl")]) == 0
     assert main(["data", "convert", str(tmp_path / "rl.jsonl"), "--to", "verl", "--out",
-                 str(tmp_path / "rl.parquet"), "--video-root", str(clip_root)]) == 0
+                 str(tmp_path / "rl.parquet"), "--video-root", str(clip_root),
+                 "--protocol", "camreasoner"]) == 0
     (back,) = convert.read_verl_parquet(tmp_path / "rl.parquet", clip_root)
     assert (back.id, back.video, back.answer) == ("Pan_Left_1", "pan.mp4", "B")
 

@@ -52,3 +52,45 @@ def test_eval_chat_renders_like_the_placeholder_form(tiny_model):
         add_generation_prompt=True,
     ).replace(prompts.VIDEO_PLACEHOLDER, "<|vision_start|><|video_pad|><|vision_end|>")
     assert via_parts == via_placeholder
+
+
+# The seed's Inference/infer/eval_bench.py, commit 8b71188: the question template and the
+# multiple-choice tail, copied as the oracle for the eval prompt.
+SEED_QUESTION_TEMPLATE = (
+    "{Question}\n\n"
+    "Please carefully analyze the video by first focusing on the differences between various "
+    "frames, especially those that reveal overall movement or changes. "
+    "Your <observation> should emphasize these frame-to-frame differences and describe the "
+    "overall movement observed in the video. "
+    "Then, in <think>, reason about the camera motion based on your observations, explaining how "
+    "the visual evidence leads to your conclusion about the type of camera movement. "
+    "Finally, provide only the single option letter (e.g., A, B, C, D, E, F etc.) within the "
+    "<answer> </answer> tags. "
+    "Follow the format specified in the instructions."
+)
+SEED_TYPE_TEMPLATE_MC = (
+    "Please provide only the single option letter (e.g., A, B, C, D, etc.) "
+    "within the <answer>...</answer> tags.\n"
+    "Example:\n<answer>A</answer>"
+)
+
+
+def test_seed_eval_prompt_is_the_seeds_byte_for_byte():
+    item = make_item(question="Does the camera move downward (not tilting down) with respect to "
+                              "the initial frame?")
+    # build_prompt_text: problem + "\nOptions:\n" + options, the template, then the tail
+    question = f"{item.question}\nOptions:\n" + "\n".join(item.options)
+    seed = SEED_QUESTION_TEMPLATE.format(Question=question) + SEED_TYPE_TEMPLATE_MC
+    assert prompts.render_eval_prompt(item, "seed").encode() == seed.encode()
+    # the RL prompt (EasyR1's dataset: no format_prompt) is the template alone: our training one
+    assert prompts.render_item_prompt(item).encode() == \
+        SEED_QUESTION_TEMPLATE.format(Question=question).encode()
+    assert prompts.render_eval_prompt(item, "camreasoner") == prompts.render_item_prompt(item)
+
+
+def test_official_prompt_is_the_question_and_the_yes_no_request():
+    item = make_item(question="Does the camera pan to the left?")
+    assert prompts.render_eval_prompt(item, "official") == (
+        "Does the camera pan to the left? Please only answer Yes or No.")
+    with pytest.raises(KeyError, match="unknown evaluation prompt 'x'"):
+        prompts.render_eval_prompt(item, "x")

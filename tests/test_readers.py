@@ -75,10 +75,13 @@ def test_vqa_answers_follow_question_wording(bench):
             assert i.answer == "A"
 
 
-def test_onethinker_reader_agrees_with_official_binary(camerabench_dir):
+def test_seed_eval_reader_agrees_with_official_binary(camerabench_dir):
     ours = readers.read_camerabench_binary(camerabench_dir / "binary_classification")
-    theirs = readers.read_onethinker(camerabench_dir / "camreasoner_binary.json")
-    key = lambda i: (i.id, i.video, i.question, tuple(i.options), i.answer, i.task)  # noqa: E731
+    theirs = readers.read_seed_eval(camerabench_dir / "camreasoner_binary.json")
+    # The seed names its clips video/<file>; resolve_video maps that prefix onto the video root.
+    assert all(i.video.startswith("video/") for i in theirs)
+    key = lambda i: (i.id, i.video.removeprefix("video/"), i.question, tuple(i.options),  # noqa: E731
+                     i.answer, i.task)
     assert sorted(map(key, theirs)) == sorted(map(key, ours))
 
 
@@ -88,31 +91,31 @@ def test_captions_reader(camerabench_dir):
     assert caps[0].options == [] and caps[0].answer.startswith("The camera remains fixed")
 
 
-def test_onethinker_bad_records_name_item_and_field(tmp_path):
+def test_seed_eval_bad_records_name_item_and_field(tmp_path):
     rec = {"problem_id": "Pan_Left_1", "problem": "q", "options": ["A. No", "B. Yes"],
            "solution": "<answer>C</answer>", "path": "video/a.mp4", "data_type": "video"}
     p = tmp_path / "x.json"
     p.write_text(json.dumps([rec]))
     with pytest.raises(DataError, match=r"x.json\[0\]: item 'Pan_Left_1': field 'answer'"):
-        readers.read_onethinker(p)
+        readers.read_seed_eval(p)
     rec["solution"] = "<answer>A or B</answer>"
     p.write_text(json.dumps([rec]))
     with pytest.raises(DataError, match="field 'solution'"):
-        readers.read_onethinker(p)
+        readers.read_seed_eval(p)
     del rec["path"]
     p.write_text(json.dumps([rec]))
     with pytest.raises(DataError, match="field 'path': missing"):
-        readers.read_onethinker(p)
+        readers.read_seed_eval(p)
 
 
-def test_onethinker_strips_video_prefix_and_derives_task(tmp_path):
+def test_seed_eval_keeps_the_video_path_and_derives_task(tmp_path):
     rec = {"problem_id": "Move_In_12", "problem": "q", "options": ["A. No", "B. Yes"],
            "solution": "<answer>B</answer>", "path": "video/a.mp4", "data_type": "video",
            "data_source": "camerabench"}
     p = tmp_path / "x.json"
     p.write_text(json.dumps([rec]))
-    (item,) = readers.read_onethinker(p)
-    assert (item.video, item.task, item.answer, item.source) == ("a.mp4", "Move_In", "B",
+    (item,) = readers.read_seed_eval(p)
+    assert (item.video, item.task, item.answer, item.source) == ("video/a.mp4", "Move_In", "B",
                                                                  "camerabench")
 
 

@@ -49,6 +49,13 @@ def test_tables_lay_out_runs_and_chance(report_dir):
     assert rows[4][1:] == ["100.0"] * 4
     md = (report_dir / "report.md").read_text()
     assert "| Random Chance | 50.0 | 50.0 | 50.0 | 50.0 |" in md
+    # The paper's row: binary accuracy per primitive and its mean (chance: "No" everywhere, 2 of
+    # 4 right), in the tables and on the HTML page.
+    acc = list(csv.reader(open(report_dir / "table_binary_acc.csv")))
+    assert acc[0] == rows[0] and [r[0] for r in acc[1:]] == ["Random Chance", "run", "perfect"]
+    assert acc[1][1:] == ["50.0"] * 4 and acc[3][1:] == ["100.0"] * 4
+    assert "accuracy per primitive (%) — the paper's CamReasoner row" in md
+    assert "the paper&#x27;s CamReasoner row" in (report_dir / "report.html").read_text()
     for png in ("binary_ap.png",):
         from PIL import Image
 

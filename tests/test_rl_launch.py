@@ -24,23 +24,51 @@ def synth_rl(tmp_path_factory):
     return out
 
 
-def test_run_rl_sh_prepares_data_and_builds_the_verl_command(synth_rl, tmp_path):
-    env = {**os.environ, "VENV": str(Path(sys.executable).parents[1]), "MODEL_PATH": "/m/sft",
-           "TRAIN_FILE": str(synth_rl / "items_mc.jsonl"), "VIDEO_ROOT": str(synth_rl / "videos"),
-           "NGPUS": "2", "TP": "2", "OUTPUT_DIR": str(tmp_path / "rl")}
-    r = subprocess.run(["bash", "local_scripts/run_rl.sh", "--dry-run", "trainer.total_epochs=3"],
+def _dry_run(env_extra, tmp_path, *args):
+    env = {**os.environ, "VENV": str(Path(sys.executable).parents[1]),
+           "NGPUS": "2", "TP": "2", "OUTPUT_DIR": str(tmp_path / "rl"), "WORKERS": "0",
+           **env_extra}
+    r = subprocess.run(["bash", "local_scripts/run_rl.sh", "--dry-run", *args],
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     cmd = r.stdout.strip().splitlines()[-1].split()
+    value = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in cmd if "=" in a}
+    return cmd, value
+
+
+def test_run_rl_sh_ours_prepares_videos_and_builds_the_verl_command(synth_rl, tmp_path):
+    import pyarrow.parquet as pq
+
+    cmd, value = _dry_run({"PROTOCOL": "camreasoner", "MODEL_PATH": "/m/sft",
+                           "TRAIN_FILE": str(synth_rl / "items_mc.jsonl"),
+                           "VIDEO_ROOT": str(synth_rl / "videos")}, tmp_path,
+                          "trainer.total_epochs=3")
     assert cmd[1:3] == ["-m", "verl.trainer.main_ppo"]
-    assert f"--config-path={REPO / 'EasyR1'}" in cmd and "--config-name=qwen2_5_vl_7b_grpo" in cmd
+    assert f"--config-path={REPO / 'EasyR1'}" in cmd
+    assert "--config-name=qwen2_5_vl_7b_grpo_camreasoner" in cmd
     assert "actor_rollout_ref.model.path=/m/sft" in cmd and "trainer.n_gpus_per_node=2" in cmd
     assert "actor_rollout_ref.rollout.tensor_model_parallel_size=2" in cmd
     assert cmd[-1] == "trainer.total_epochs=3"  # the user's overrides come last
-    train = next(a for a in cmd if a.startswith("data.train_files=")).split("=", 1)[1]
+    rows = pq.read_table(value["data.train_files"]).to_pylist()
+    assert len(rows) == 4 and all(len(r["videos"]) == 1 and "<video>" in r["prompt"][0]["content"]
+                                  for r in rows)
+    # no VAL_FILE: verl's (unused) validation set is a sample of the training rows, not all
+    assert value["data.val_files"] != value["data.train_files"]
+    assert pq.read_table(value["data.val_files"]).num_rows == 4  # all of them: fewer than 128
+
+
+def test_run_rl_sh_defaults_to_the_seeds_protocol(synth_rl, tiny_model, tmp_path):
     import pyarrow.parquet as pq
 
-    assert pq.read_table(train).num_rows == 4
+    cmd, value = _dry_run({"MODEL_PATH": str(tiny_model),
+                           "TRAIN_FILE": str(synth_rl / "items_mc.jsonl"),
+                           "VIDEO_ROOT": str(synth_rl / "videos")}, tmp_path)
+    assert "--config-name=qwen2_5_vl_7b_grpo" in cmd
+    rows = pq.read_table(value["data.train_files"]).to_pylist()
+    # 1 fps frames of the 2 s clips as images: ffmpeg's fps filter keeps 2 a clip
+    assert len(rows) == 4 and all(len(r["images"]) == 2 for r in rows)
+    assert all(r["prompt"][0]["content"].startswith("<image><image>") for r in rows)
+    assert "videos" not in rows[0]
 
 
 def test_bad_rl_items_stop_before_training(synth_rl, tmp_path):
@@ -54,7 +82,7 @@ def test_bad_rl_items_stop_before_training(synth_rl, tmp_path):
                         "--output-dir", str(tmp_path / "o"), "--dry-run"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
-    assert "bad RL items" in r.stderr and "missing.mp4: file not found" in r.stderr
+    assert "bad RL records" in r.stderr and "missing.mp4: file not found" in r.stderr
 
 
 def test_latest_checkpoint(tmp_path):
@@ -130,6 +158,7 @@ def test_trl_backend_trains_for_real_and_evaluates_in_frames_mode(warm_tiny, syn
     r = subprocess.run([sys.executable, "-m", "camreasoner", "eval", "run", "--model",
                         str(tmp_path / "trl" / "final"), "--items", cfg.items, "--video-root",
                         cfg.video_root, "--out", str(tmp_path / "run"), "--vision", "tiny",
+                        "--protocol", "camreasoner",  # TRL trained on our prompt, not the seed's
                         "--vision-mode", "frames", "--max-new-tokens", "24", "--workers", "0",
                         "--no-progress"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -143,6 +172,9 @@ def test_reward_weights_follow_recipe_and_overrides():
     cfg = VerlLaunch(model="m", train_file="t.parquet", val_file=None, output_dir="o",
                      recipe="tiny_gpu_grpo")
     assert reward_weights(cfg) == {"accuracy": 0.8, "format": 0.1, "consistency": 0.1}
+    seed = VerlLaunch(model="m", train_file="t.parquet", val_file=None, output_dir="o")
+    assert seed.recipe_name() == "qwen2_5_vl_7b_grpo"
+    assert reward_weights(seed) == {"accuracy": 0.9, "format": 0.1, "consistency": 0.0}
     cfg.overrides = ["reward.custom_reward_function.reward_kwargs.w_format=0.2"]
     assert reward_weights(cfg)["format"] == 0.2
 
@@ -151,13 +183,18 @@ def test_parquet_takes_a_vision_preset_name_or_the_spec_itself(synth_rl, tmp_pat
     """The demo hands its own sampling spec to verl; run_rl.sh hands a preset name (VISION)."""
     import pyarrow.parquet as pq
 
-    from camreasoner.rl.launch import prepare_parquet
+    from camreasoner.rl.launch import VerlLaunch, prepare_parquet
     from camreasoner.vision import VisionSpec
 
     items, videos = str(synth_rl / "items_mc.jsonl"), str(synth_rl / "videos")
-    by_name = prepare_parquet(items, videos, tmp_path / "a", "train", vision="tiny")
+
+    def launch(vision):
+        return VerlLaunch(model="m", train_file=items, val_file=None, output_dir="o",
+                          protocol="camreasoner", vision=vision)
+
+    by_name = prepare_parquet(items, videos, tmp_path / "a", "train", launch("tiny"))
     own = VisionSpec(fps=2.0, max_frames=6, min_pixels=4 * 784, max_pixels=8 * 784)
-    by_spec = prepare_parquet(items, videos, tmp_path / "b", "train", vision=own)
+    by_spec = prepare_parquet(items, videos, tmp_path / "b", "train", launch(own))
     tiny = pq.read_table(by_name).to_pylist()[0]["videos"][0]
     mine = pq.read_table(by_spec).to_pylist()[0]["videos"][0]
     assert (tiny["fps"], tiny["max_frames"], tiny["max_pixels"]) == (4.0, 8, 16 * 784)

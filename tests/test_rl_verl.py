@@ -104,8 +104,7 @@ def _compose(name, overrides=()):
         return compose(config_name=name, overrides=list(overrides))
 
 
-@pytest.mark.parametrize("recipe", ["qwen2_5_vl_7b_grpo", "qwen2_5_vl_3b_grpo", "seed_rewards",
-                                    "tiny_gpu_grpo"])
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES.glob("[!_]*.yaml")))
 def test_recipes_compose_and_validate(recipe):
     from verl.trainer.main_ppo import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
@@ -126,10 +125,31 @@ def test_recipes_compose_and_validate(recipe):
         assert not cfg.actor_rollout_ref.model.use_remove_padding
         assert cfg.trainer.save_freq == cfg.trainer.total_training_steps  # a checkpoint to merge
         return
-    # The seed's settings.
+    # The seed's batch sizes and optimiser, in both protocols.
     assert cfg.data.train_batch_size == 128
     assert cfg.actor_rollout_ref.actor.ppo_mini_batch_size == 32
     assert cfg.actor_rollout_ref.actor.optim.lr == 2e-6
+
+
+@pytest.mark.parametrize("recipe", ["qwen2_5_vl_7b_grpo", "qwen2_5_vl_3b_grpo"])
+def test_seed_recipes_pin_the_seeds_values(recipe):
+    """SEED_PROTOCOL.md, "RL settings", where verl has the knob."""
+    cfg = _compose(recipe)
+    actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
+    assert (cfg.data.max_prompt_length, cfg.data.max_response_length) == (16384, 4096)
+    assert not cfg.data.filter_overlong_prompts and cfg.data.image_key == "images"
+    assert (actor.clip_ratio_low, actor.clip_ratio_high) == (0.2, 0.3)
+    assert (actor.optim.weight_decay, actor.optim.lr_warmup_steps_ratio) == (0.01, 0.0)
+    assert actor.ppo_micro_batch_size_per_gpu == 1 and not actor.freeze_vision_tower
+    assert actor.fsdp_config.model_dtype == "bf16"
+    assert (rollout.temperature, rollout.top_p, rollout.limit_images) == (1.0, 1.0, 64)
+    assert rollout.max_model_len == 16384 + 4096
+    assert (rollout.val_kwargs.temperature, rollout.val_kwargs.top_p) == (0.7, 0.95)
+    assert cfg.trainer.total_epochs == 2 and cfg.trainer.test_freq == -1
+    assert cfg.algorithm.filter_groups.max_num_gen_batches == 20
+    assert cfg.reward.custom_reward_function.reward_kwargs.protocol == "seed"
+    text = (RECIPES / "_seed_grpo.yaml").read_text()
+    assert "adamw_bf16" in text  # where verl lacks the knob, the recipe says so
 
 
 def test_bad_overrides_fail():
@@ -230,3 +250,138 @@ def test_verl_reward_manager_calls_our_compute_score(tiny_model):
     assert scores == pytest.approx([1.0, 0.1, 0.0])
     assert out["reward_extra_info"]["acc"] == [1.0, 0.0, 0.0]
     assert out["reward_extra_info"]["consistency"] == [1.0, 0.0, 0.0]
+
+
+# --- the seed protocol's RL input: 1 fps frames as images, fitted into 16,384 tokens -----------
+# EasyR1's code (CamReasoner EasyR1/verl/utils/dataset.py, commit 8b71188), copied as the oracle:
+# process_image, the "Dummy text" measure and the 20% frame drop, the question template.
+def _easyr1_process_image(path, min_pixels, max_pixels):
+    import math
+
+    from PIL import Image
+
+    image = Image.open(path)
+    image.load()
+    if max_pixels is not None and (image.width * image.height) > max_pixels:
+        resize_factor = math.sqrt(max_pixels / (image.width * image.height))
+        width, height = int(image.width * resize_factor), int(image.height * resize_factor)
+        image = image.resize((width, height))
+    if min_pixels is not None and (image.width * image.height) < min_pixels:
+        resize_factor = math.sqrt(min_pixels / (image.width * image.height))
+        width, height = int(image.width * resize_factor), int(image.height * resize_factor)
+        image = image.resize((width, height))
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def _easyr1_truncate(processor, frames, min_pixels, max_pixels, max_len):
+    current = list(frames)
+    while True:
+        content = [{"type": "image"} for _ in current] + [{"type": "text", "text": "Dummy text"}]
+        text = processor.apply_chat_template([{"role": "user", "content": content}],
+                                             add_generation_prompt=True, tokenize=False)
+        imgs = [_easyr1_process_image(f, min_pixels, max_pixels) for f in current]
+        if processor(images=imgs, text=[text], return_tensors="pt").input_ids.shape[1] <= max_len:
+            return current
+        n = len(current)
+        if n <= 1:
+            return current
+        keep_n = max(1, int(n * 0.8))
+        current = [current[j] for j in np.linspace(0, n - 1, keep_n, dtype=int)]
+
+
+EASYR1_QUESTION_TEMPLATE = (
+    "{Question}\n\n"
+    "Please carefully analyze the video by first focusing on the differences between various "
+    "frames, especially those that reveal overall movement or changes. "
+    "Your <observation> should emphasize these frame-to-frame differences and describe the "
+    "overall movement observed in the video. "
+    "Then, in <think>, reason about the camera motion based on your observations, explaining how "
+    "the visual evidence leads to your conclusion about the type of camera movement. "
+    "Finally, provide only the single option letter (e.g., A, B, C, D, E, F etc.) within the "
+    "<answer> </answer> tags. "
+    "Follow the format specified in the instructions."
+)
+
+
+@pytest.fixture(scope="module")
+def qwen_bounds_model(tmp_path_factory):
+    """The tiny model with Qwen2.5-VL's own processor bounds (min 3,136, max 12,845,056 px), so
+    full-resolution frames keep their size as they do for the real model."""
+    from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
+    from camreasoner.vision import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS
+
+    return build_tiny_model(tmp_path_factory.mktemp("qwen_bounds"),
+                            TinyModelSpec(min_pixels=PROCESSOR_MIN_PIXELS,
+                                          max_pixels=PROCESSOR_MAX_PIXELS))
+
+
+@pytest.mark.slow
+def test_seed_rl_rows_give_verl_the_seeds_prompt(qwen_bounds_model, tmp_path):
+    """A 20 s 1280x720 clip in the seed's RL protocol: verl's own RLHFDataset, reading our parquet,
+    builds the prompt EasyR1 built (same frames kept, same token count)."""
+    import subprocess
+
+    import imageio_ffmpeg
+    import pyarrow.parquet as pq
+    from omegaconf import OmegaConf
+    from transformers import AutoProcessor
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    from camreasoner import prompts
+    from camreasoner.data.convert import write_verl_parquet
+    from camreasoner.dev.clips import write_clip
+    from camreasoner.protocols import SEED
+    from tests.conftest import make_item
+
+    root = tmp_path / "videos"
+    write_clip(root / "wide.mp4", frames=40, width=1280, height=720, fps=2)  # 20 s
+    item = make_item(id="wide", video="video/wide.mp4")
+    n, skipped = write_verl_parquet([item], tmp_path / "rl.parquet", root, SEED.rl.vision,
+                                    model=str(qwen_bounds_model),
+                                    max_prompt_tokens=SEED.rl.max_prompt_tokens)
+    assert (n, skipped) == (1, [])
+    processor = AutoProcessor.from_pretrained(qwen_bounds_model)
+    config = OmegaConf.create({"prompt_key": "prompt", "image_key": "images",
+                               "max_prompt_length": 16384, "filter_overlong_prompts": False,
+                               "truncation": "error", "return_raw_chat": True,
+                               "cache_dir": str(tmp_path / "cache")})
+    ds = RLHFDataset(str(tmp_path / "rl.parquet"), processor.tokenizer, config, processor)
+    assert len(ds) == 1
+    row = ds[0]
+    # verl 0.9.1 tokenizes in its agent loop: the images its dataset hands on, then the processor
+    import asyncio
+
+    images, videos = asyncio.run(RLHFDataset.process_vision_info(
+        row["raw_prompt"], image_patch_size=14, config=config))
+    assert videos is None and len(images) == 12
+    verl_text = processor.apply_chat_template(row["raw_prompt"], add_generation_prompt=True,
+                                              tokenize=False)
+    verl_enc = processor(text=[verl_text], images=images, return_tensors="pt")
+    ours = verl_enc.input_ids.shape[1]
+    grid_ours = verl_enc["image_grid_thw"]
+
+    # The seed: ffmpeg's fps=1 frames, [:64], dropped to fit, then the prompt.
+    frames_dir = tmp_path / "seed_frames"
+    frames_dir.mkdir()
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i",
+                    str(root / "wide.mp4"), "-vf", "fps=1", str(frames_dir / "frame_%05d.png")],
+                   check=True)
+    frames = sorted(frames_dir.glob("*.png"))[:64]
+    assert len(frames) == 20
+    kept = _easyr1_truncate(processor, frames, 3136, 1048576, 16384)
+    # 1288x728 frames: 46 * 26 = 1,196 tokens + 2 a frame; 20 -> 16 -> 12 frames fit
+    assert len(kept) == 12
+    question = prompts.build_question(item.question, item.options)
+    content = [{"type": "image"} for _ in kept] + [
+        {"type": "text", "text": EASYR1_QUESTION_TEMPLATE.format(Question=question)}]
+    text = processor.apply_chat_template([{"role": "user", "content": content}],
+                                         add_generation_prompt=True, tokenize=False)
+    enc = processor(images=[_easyr1_process_image(f, 3136, 1048576) for f in kept],
+                    text=[text], add_special_tokens=False, return_tensors="pt")
+    assert ours == enc.input_ids.shape[1]
+    assert grid_ours.tolist() == enc["image_grid_thw"].tolist() == [[1, 52, 92]] * 12
+    # the text the model reads is the seed's, byte for byte
+    assert row["raw_prompt"][0]["content"][-1]["text"] == \
+        EASYR1_QUESTION_TEMPLATE.format(Question=question)
+    rows = pq.read_table(tmp_path / "rl.parquet").to_pylist()
+    assert rows[0]["reward_model"]["ground_truth"] == "B" and len(rows[0]["images"]) == 12

@@ -103,7 +103,7 @@ def test_resume_with_other_settings_is_refused(tiny_model, eval_items, clip_root
 
     out = tmp_path / "run"
     shutil.copytree(reference_run, out)
-    r = run_cli(eval_args(tiny_model, eval_items, clip_root, out, "--instruction", "direct"))
+    r = run_cli(eval_args(tiny_model, eval_items, clip_root, out, "--prompt", "direct"))
     assert r.returncode == 2
     assert "holds predictions made with other settings" in r.stderr
 
@@ -160,3 +160,25 @@ def test_answer_position_tokens(tiny_model):
     common, (a, b) = divergent_tokens(tok, "<think>t</think><answer>", ("A", "B"))
     assert a != b
     assert tok.decode(common + [a]).endswith("A") and tok.decode(common + [b]).endswith("B")
+
+
+def test_official_protocol_scores_p_yes_of_the_bare_question(tiny_model, eval_items, clip_root,
+                                                             tmp_path):
+    """CameraBench's protocol: the question + " Please only answer Yes or No.", one new token,
+    p_yes = P("Yes") at it, the video at 8 fps."""
+    out = tmp_path / "official"
+    r = run_cli(["eval", "run", "--model", str(tiny_model), "--items", str(eval_items),
+                 "--video-root", str(clip_root), "--out", str(out), "--protocol", "official",
+                 "--workers", "0", "--no-progress", "--batch-size", "4"])
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert (cfg["prompt"], cfg["p_yes"], cfg["max_new_tokens"]) == ("official", "yes_token", 1)
+    assert (cfg["vision"]["fps"], cfg["vision"]["max_pixels"]) == (8.0, 151_200)
+    preds = lines(out / "predictions.jsonl")
+    assert len(preds) == 12 and all(p["generated_tokens"] <= 1 for p in preds)
+    assert all(isinstance(p["p_yes"], float) for p in preds)
+    assert len({round(p["p_yes"], 6) for p in preds}) > 1  # it depends on the item
+    r = run_cli(["eval", "score", "--items", str(eval_items), "--predictions",
+                 str(out / "predictions.jsonl"), "--out", str(tmp_path / "m.json")])
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["binary"]["avg_ap_prob"] is not None

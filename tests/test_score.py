@@ -237,3 +237,73 @@ def test_eval_permute_cli_writes_the_test(tmp_path):
     out = json.loads((tmp_path / "t.json").read_text())
     assert out["rounds"] == 20 and out["tests"]["binary.avg_ap"]["observed"] == 100.0
     assert out["items"] == str(tmp_path / "items.jsonl")
+
+
+def test_seed_answer_reading_hand_checked():
+    from camreasoner.answers import read_answer, seed_letter
+
+    yn = ["A. No", "B. Yes"]
+    cases = {  # response -> (the seed's eval_bench.py letter, our strict letter)
+        "<answer>B</answer>": ("B", "B"),
+        "<answer>b</answer>": ("B", None),  # first character, upper-cased
+        "<answer>B. Yes</answer>": ("B", "B"),
+        "<answer>(B)</answer>": (None, "B"),  # "(" is not a letter
+        "<answer>Yes</answer>": (None, "B"),  # "Y" is no option's letter
+        "<answer></answer>B": (None, None),  # an empty block: the whole text, "<" first
+        "<answer>A</answer><answer>B</answer>": ("A", None),  # the first block; ours: hedged
+        "B because the view slides": ("B", None),  # no tags: the whole text's first letter
+        "< answer >B< /answer >": (None, "B"),  # the seed: no tag normalisation, "<" first
+    }
+    for response, (seed, strict) in cases.items():
+        assert seed_letter(response, yn) == seed, response
+        assert read_answer(response, yn, "seed") == seed, response
+        assert read_answer(response, yn, "strict") == strict, response
+
+
+def test_binary_accuracy_per_primitive_and_its_mean_hand_checked():
+    from camreasoner.data.schema import Item
+    from camreasoner.eval.score import score
+
+    def item(i, task, answer):
+        return Item(id=f"{task}{i}", video=f"{i}.mp4", question="q", options=["A. No", "B. Yes"],
+                    answer=answer, task=task)
+
+    items = [item(0, "Pan_Left", "B"), item(1, "Pan_Left", "A"), item(2, "Pan_Left", "A"),
+             item(3, "Tilt_Up", "B"), item(4, "Tilt_Up", "A")]
+    preds = {"Pan_Left0": "<answer>b</answer>", "Pan_Left1": "<answer>A</answer>",
+             "Pan_Left2": "<answer>B</answer>", "Tilt_Up3": "<answer>(B)</answer>",
+             "Tilt_Up4": "<answer>A</answer>"}
+    preds = {k: {"id": k, "response": v} for k, v in preds.items()}
+    seed = score(items, preds, reading="seed")["binary"]
+    # seed: Pan_Left 2 of 3 right ("b" reads B), Tilt_Up 1 of 2 ("(B)" unreadable)
+    assert seed["per_task"]["Pan_Left"]["acc"] == pytest.approx(100 * 2 / 3, abs=1e-3)
+    assert seed["per_task"]["Tilt_Up"]["acc"] == 50.0
+    assert seed["avg_acc"] == pytest.approx((200 / 3 + 50) / 2, abs=1e-3)
+    strict = score(items, preds, reading="strict")["binary"]
+    # strict: "b" unreadable, "(B)" reads B: Pan_Left 1 of 3, Tilt_Up 2 of 2
+    assert strict["per_task"]["Pan_Left"]["acc"] == pytest.approx(100 / 3, abs=1e-3)
+    assert strict["per_task"]["Tilt_Up"]["acc"] == 100.0
+    assert strict["per_task"]["Pan_Left"]["parse_failures"] == 1
+
+
+def test_eval_score_reads_answers_as_the_run_did(tmp_path):
+    import json
+
+    from camreasoner.data.schema import Item, write_items
+    from tests.conftest import run_cli
+
+    write_items(tmp_path / "items.jsonl", [
+        Item(id="a", video="a.mp4", question="q", options=["A. No", "B. Yes"], answer="B",
+             task="Pan_Left")])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "predictions.jsonl").write_text(json.dumps({"id": "a", "response": "<answer>b</answer>"}) + "\n")
+    for config, want in ((None, 100.0), ({"answer_reading": "strict"}, 0.0),
+                         ({"answer_reading": "seed"}, 100.0)):
+        if config is not None:
+            (run / "config.json").write_text(json.dumps(config))
+        r = run_cli(["eval", "score", "--items", str(tmp_path / "items.jsonl"), "--predictions",
+                     str(run / "predictions.jsonl"), "--out", str(tmp_path / "m.json")])
+        assert r.returncode == 0, r.stderr
+        m = json.loads((tmp_path / "m.json").read_text())
+        assert m["binary"]["avg_acc"] == want, config

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from camreasoner.vision import DEFAULT_VISION, TINY_VISION
+from camreasoner.vision import DEFAULT_VISION, SEED_SFT_VISION, TINY_VISION
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "LLaMA-Factory" / "recipes").glob("*.yaml"))
+SEED_RECIPES = ("qwen2_5_vl_7b_full_sft", "qwen2_5_vl_3b_full_sft")
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
@@ -23,7 +24,8 @@ def test_recipes_parse_with_llamafactory_and_share_the_vision_spec(recipe, tiny_
     text = recipe.read_text()
     assert text.startswith("# Launch:"), "every recipe opens with its launch command"
     cfg = yaml.safe_load(text)
-    spec = TINY_VISION if recipe.stem.startswith("tiny") else DEFAULT_VISION
+    spec = (TINY_VISION if recipe.stem.startswith("tiny") else
+            SEED_SFT_VISION if recipe.stem in SEED_RECIPES else DEFAULT_VISION)
     if "image_max_pixels" in cfg:  # a frames-mode recipe (the GPU demo's)
         spec = spec.with_overrides(mode="frames")
     assert {k: cfg[k] for k in spec.llamafactory_args()} == spec.llamafactory_args()
@@ -35,6 +37,53 @@ def test_recipes_parse_with_llamafactory_and_share_the_vision_spec(recipe, tiny_
     cfg.pop("deepspeed", None)
     model_args, data_args, training_args, finetuning_args, _ = _parse_train_args(cfg)
     assert data_args.template == "qwen2_vl" and finetuning_args.stage == "sft"
+
+
+@pytest.mark.parametrize("stem", SEED_RECIPES)
+def test_seed_recipes_pin_the_seeds_settings(stem):
+    """The seed's qwen2_5vl_full_sft.yaml (SEED_PROTOCOL.md, "SFT settings"), key by key."""
+    cfg = yaml.safe_load((REPO / "LLaMA-Factory" / "recipes" / f"{stem}.yaml").read_text())
+    assert {k: cfg[k] for k in (
+        "finetuning_type", "freeze_vision_tower", "freeze_multi_modal_projector",
+        "freeze_language_model", "template", "cutoff_len", "max_samples",
+        "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+        "num_train_epochs", "lr_scheduler_type", "warmup_ratio", "bf16", "image_max_pixels",
+        "video_max_pixels")} == {
+        "finetuning_type": "full", "freeze_vision_tower": True,
+        "freeze_multi_modal_projector": True, "freeze_language_model": False,
+        "template": "qwen2_vl", "cutoff_len": 16384, "max_samples": 15000,
+        "per_device_train_batch_size": 1, "gradient_accumulation_steps": 2,
+        "learning_rate": 1.0e-5, "num_train_epochs": 3.0, "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.03, "bf16": True, "image_max_pixels": 262144,
+        "video_max_pixels": 16384}
+    assert "ds_z3" in cfg["deepspeed"]
+    assert not {"enable_liger_kernel", "warmup_steps"} & set(cfg)
+
+
+def test_seed_sft_video_keys_are_llamafactorys_own_defaults():
+    """The seed set only video_max_pixels; the rest of SEED_SFT_VISION must be what
+    LLaMA-Factory 0.9.5 uses when a recipe leaves them out."""
+    import dataclasses
+
+    from llamafactory.hparams import DataArguments, ModelArguments
+
+    wanted = ("video_fps", "video_maxlen", "video_min_pixels")
+    defaults = {f.name: f.default for cls in (DataArguments, ModelArguments)
+                for f in dataclasses.fields(cls) if f.name in wanted}
+    assert defaults == {"video_fps": 2.0, "video_maxlen": 128, "video_min_pixels": 256}
+    assert SEED_SFT_VISION.llamafactory_args() == {
+        "video_fps": 2.0, "video_maxlen": 128, "video_min_pixels": 256, "video_max_pixels": 16384}
+
+
+def test_sft_uses_every_visible_gpu_unless_told(monkeypatch):
+    from camreasoner import sft
+
+    monkeypatch.setattr(sft, "visible_gpus", lambda: 8)
+    env = sft.sft_env({}, {})
+    assert env["NPROC_PER_NODE"] == "8" and env["FORCE_TORCHRUN"] == "1"
+    assert sft.sft_env({}, {"NPROC_PER_NODE": "2"})["NPROC_PER_NODE"] == "2"
+    monkeypatch.setattr(sft, "visible_gpus", lambda: 1)
+    assert "FORCE_TORCHRUN" not in sft.sft_env({}, {})
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +165,14 @@ def test_resume_and_the_data_check(synth_sft, tiny_model, tmp_path):
             shutil.copy(f, videos / f.name)
     r = _run_sft("tiny_cpu_sft", tiny_model, synth_sft, tmp_path / "bad", media=videos)
     assert r.returncode == 2
-    assert "has bad items" in r.stderr and "clip000003.mp4: file not found" in r.stderr
+    assert "has 3 bad record(s)" in r.stderr and "clip000003.mp4: file not found" in r.stderr
     assert r.stderr.count("file not found") == 3  # its 3 chains (1 MC + 2 binary), nothing else
 
 
 def test_frames_datasets_are_checked_before_training(synth_sft, tmp_path):
     from camreasoner.data.convert import sharegpt_as_frames
     from camreasoner.data.schema import DataError
-    from camreasoner.sft import check_datasets
+    from camreasoner.sft import prepare_datasets
 
     spec = TINY_VISION.with_overrides(mode="frames")
     data = tmp_path / "data"
@@ -132,16 +181,22 @@ def test_frames_datasets_are_checked_before_training(synth_sft, tmp_path):
     cfg = {"dataset": "frames_set", "dataset_dir": str(data), "media_dir": str(data),
            "output_dir": str(tmp_path / "out")}
     n = len(json.loads((synth_sft / "sft.json").read_text()))
-    assert check_datasets(cfg) == n
+    total, settings = prepare_datasets(cfg)
+    assert total == n
+    # LLaMA-Factory gets a copy whose images are absolute paths that exist
+    copy = json.loads((Path(settings["dataset_dir"]) / "frames_set.json").read_text())
+    assert len(copy) == n and all(Path(i).is_absolute() and Path(i).is_file()
+                                  for rec in copy for i in rec["images"])
     recs = json.loads((data / "sft_frames.json").read_text())
     (data / recs[0]["images"][1]).unlink()  # a lost frame
     recs[2]["messages"][0]["content"] = recs[2]["messages"][0]["content"].replace("<image>", "", 1)
     (data / "sft_frames.json").write_text(json.dumps(recs))
     with pytest.raises(DataError) as e:
-        check_datasets(cfg)
+        prepare_datasets(cfg)
     msg = str(e.value)
-    assert f"{recs[0]['id']}: image {recs[0]['images'][1]}" in msg
-    assert f"{recs[2]['id']}: 8 images but a different number of <image> tags" in msg
+    assert f"[0]: item {recs[0]['id']!r}: field 'images': {recs[0]['images'][1]}" in msg
+    assert (f"[2]: item {recs[2]['id']!r}: field 'images': 8 images but a different number of "
+            "<image> tags") in msg
 
 
 def test_curves_are_skipped_with_a_warning_when_no_step_was_logged(tmp_path, caplog):

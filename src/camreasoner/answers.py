@@ -220,3 +220,53 @@ def parse_solution(solution: str) -> str:
 def format_solution(letter: str) -> str:
     """``"B" -> "<answer>B</answer>"`` (the OneThinker ``solution`` field)."""
     return f"<answer>{letter}</answer>"
+
+
+ANSWER_READINGS = ("seed", "strict")
+
+
+def seed_answer_block(text: str) -> str | None:
+    """The seed's ``extract_answer`` (its evaluation and its reward): the first
+    ``<answer>…</answer>`` block, stripped, or None. The same result as
+    ``re.search(r"<answer>\\s*(.*?)\\s*</answer>", text, re.DOTALL).group(1).strip()``: the match
+    starts at the first ``<answer>`` with a ``</answer>`` after it (if the first has none, none
+    has), and the lazy group ends at the first ``</answer>``; the ``\\s*`` only strip. Two
+    ``str.find`` calls instead of that pattern's backtracking, which is cubic in a whitespace run
+    after ``<answer>``."""
+    if not isinstance(text, str):
+        return None
+    i = text.find("<answer>")
+    if i < 0:
+        return None
+    j = text.find("</answer>", i + len("<answer>"))
+    if j < 0:
+        return None
+    return text[i + len("<answer>"):j].strip()
+
+
+def seed_letter(response: str, options: Sequence[str] | None = None) -> str | None:
+    """The letter the seed's evaluation reads: ``"…<answer>b</answer>"`` -> ``B``,
+    ``"<answer>B. Yes</answer>"`` -> ``B``, ``"Yes"`` -> ``Y`` (then not an option: None), an
+    empty answer block falls back to the whole response. None when the first character is not a
+    letter A-Z or, with ``options``, not one of their letters. Linear time."""
+    if not isinstance(response, str):
+        return None
+    # eval_bench.py: ``extract_answer(text)`` returns "" without a block, so ``or`` falls back
+    text = seed_answer_block(response) or response.strip()
+    letter = text[:1].upper()
+    if not ("A" <= letter <= "Z"):
+        return None
+    if options is not None and letter not in _option_texts(options):
+        return None
+    return letter
+
+
+def read_answer(response: str, options: Sequence[str] | None, reading: str = "strict",
+                require_tags: bool = False) -> str | None:
+    """The answer letter under an :data:`ANSWER_READINGS` reading: ``seed``
+    (:func:`seed_letter`) or ``strict`` (:func:`extract_letter`; ``require_tags`` as there)."""
+    if reading == "seed":
+        return seed_letter(response, options)
+    if reading == "strict":
+        return extract_letter(response, options, require_tags=require_tags)
+    raise ValueError(f"unknown answer reading {reading!r}; known: {', '.join(ANSWER_READINGS)}")

@@ -27,42 +27,57 @@ def cmd_build_benchmark(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from camreasoner.data.check import CheckLimits, check_items, format_report, write_report
+    from camreasoner.data.check import CheckLimits, check_file, format_report, write_report
 
     limits = CheckLimits(min_frames=args.min_frames, min_duration=args.min_duration,
                          decode_all=args.decode_all)
-    report = check_items(args.file, args.video_root, limits, workers=args.workers)
+    report = check_file(args.file, args.video_root, limits, workers=args.workers, fmt=args.format)
     print(format_report(report))
     if args.report:
         write_report(report, args.report)
     return 0 if report.ok else 1
 
 
-READ_FORMATS = ("items", "onethinker", "camerabench-binary", "camerabench-vqa", "captions",
-                "sharegpt", "verl")
+def _report_skipped(errors: list, out: str) -> None:
+    """List every skipped record on stderr and in ``<out>.skipped.txt``."""
+    if not errors:
+        return
+    lines = [str(e) for e in errors]
+    Path(str(out) + ".skipped.txt").write_text("\n".join(lines) + "\n")
+    for line in lines:
+        log.warning("skipped %s", line)
+    log.warning("%d record(s) skipped (listed in %s.skipped.txt)", len(lines), out)
 
 
-def _read_any(fmt: str, path: str, video_root: str | None):
+def _read_input(args: argparse.Namespace):
+    """Items of the input file, and the records that could not be read (with --skip-bad)."""
     from camreasoner.data import readers
-    from camreasoner.data.schema import read_items
+    from camreasoner.data.schema import DataError
 
-    if fmt == "items":
-        return read_items(path)
-    if fmt == "verl":
+    if args.src_format in readers.READERS:  # folder and caption readers
+        return readers.READERS[args.src_format](args.input), []
+    if args.src_format == "verl":
         from camreasoner.data.convert import read_verl_parquet
 
-        if not video_root:
-            raise SystemExit("--video-root is needed to read verl parquet back into items")
-        return read_verl_parquet(path, video_root)
-    return readers.READERS[fmt](path)
+        if not args.video_root:
+            raise DataError("--video-root is needed to read verl parquet back into items")
+        return read_verl_parquet(args.input, args.video_root), []
+    result = readers.read_records(args.input, args.src_format, collect=True)
+    log.info("%s: %d records read as %s", args.input, result.n_records, result.format)
+    if result.errors and not args.skip_bad:
+        raise DataError(f"{len(result.errors)} of {result.n_records} records cannot be read, "
+                        "nothing written (--skip-bad converts the rest):\n"
+                        + "\n".join(f"  {e}" for e in result.errors), where=args.input)
+    return result.items, result.errors
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from camreasoner.data import convert
-    from camreasoner.data.schema import write_items
+    from camreasoner.data.schema import DataError, write_items
+    from camreasoner.protocols import protocol
     from camreasoner.vision import vision_preset
 
-    items = _read_any(args.src_format, args.input, args.video_root)
+    items, skipped = _read_input(args)
     if args.to == "items":
         n = write_items(args.out, items)
     elif args.to == "sharegpt":
@@ -72,10 +87,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
         n = len(items)
     else:
         if not args.video_root:
-            raise SystemExit("--video-root is required for --to verl (videos are stored as "
-                             "absolute file:// URIs)")
-        n = convert.write_verl_parquet(items, args.out, args.video_root,
-                                       vision_preset(args.vision), args.instruction)
+            raise DataError("--video-root is required for --to verl (videos are stored as "
+                            "absolute file:// URIs)")
+        rl = protocol(args.protocol).rl
+        spec = vision_preset(args.vision) if args.vision else rl.vision
+        n, bad = convert.write_verl_parquet(
+            items, args.out, args.video_root, spec, args.instruction, model=args.model,
+            max_prompt_tokens=rl.max_prompt_tokens if spec.mode == "frames" else None,
+            workers=args.workers, skip_bad=args.skip_bad)
+        skipped = skipped + bad
+    _report_skipped(skipped, args.out)
     log.info("wrote %d items to %s (%s)", n, args.out, args.to)
     return 0
 
@@ -84,11 +105,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_download(args: argparse.Namespace) -> int:
     from camreasoner import download
 
-    only = [s for s in args.only.split(",") if s] if args.only else None
-    steps = download.make_plan(args.base_model, args.with_checkpoint, only)
     root = Path(args.data_root)
+    only = [s for s in args.only.split(",") if s] if args.only else None
+    # Every problem with the arguments is reported at once, one line each, without a traceback.
+    problems = []
+    revisions: dict[str, str] = {}
+    try:
+        revisions = download.parse_revisions(args.revision)
+    except download.DownloadError as e:
+        problems.append(str(e))
+    try:
+        steps = download.make_plan(args.base_model, args.with_checkpoint, only, revisions, root)
+    except download.DownloadError as e:
+        problems.append(str(e))
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
     if args.plan:
-        print(json.dumps(download.plan_status(steps, root), indent=2))
+        if args.json:
+            print(json.dumps(download.plan_status(steps, root), indent=2))
+        else:
+            print(download.format_plan(steps, root))
         return 0
     try:
         download.download(root, steps)
@@ -98,15 +135,29 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_answer_reading(predictions: str) -> str | None:
+    """The answer reading recorded by ``eval run`` beside a predictions file, if any."""
+    cfg = Path(predictions).parent / "config.json"
+    if cfg.is_file():
+        return json.loads(cfg.read_text()).get("answer_reading")
+    return None
+
+
 def cmd_eval_score(args: argparse.Namespace) -> int:
     from camreasoner.eval.score import score_files
+    from camreasoner.protocols import SEED
 
-    metrics = score_files(args.items, args.predictions, strict_format=args.strict_format)
+    reading = (args.answer_reading or _run_answer_reading(args.predictions)
+               or SEED.eval.answer_reading)
+    metrics = score_files(args.items, args.predictions, strict_format=args.strict_format,
+                          reading=reading)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
     if "binary" in metrics:
-        log.info("binary avg AP %.1f over %d primitives", metrics["binary"]["avg_ap"] or 0,
-                 len(metrics["binary"]["per_task"]))
+        b = metrics["binary"]
+        log.info("binary over %d primitives: accuracy %.1f, AP %.1f, AP of p_yes %s "
+                 "(answers read the %s way)", len(b["per_task"]), b["avg_acc"], b["avg_ap"] or 0,
+                 "–" if b["avg_ap_prob"] is None else f"{b['avg_ap_prob']:.1f}", reading)
     if "vqa" in metrics:
         log.info("VQA avg overall %.1f", metrics["vqa"]["avg_overall"])
     log.info("metrics written to %s", args.out)
@@ -131,21 +182,25 @@ def cmd_eval_permute(args: argparse.Namespace) -> int:
 
 def cmd_eval_run(args: argparse.Namespace) -> int:
     from camreasoner.eval.runner import RunConfig, run_data_parallel, run_eval
-    from camreasoner.vision import vision_preset
+    from camreasoner.vision import VisionSpec, vision_preset
 
-    vision = json.loads(args.vision_json) if args.vision_json else vision_preset(args.vision).to_dict()
+    overrides = {}
+    if args.vision_json:
+        overrides["vision"] = VisionSpec(**json.loads(args.vision_json)).to_dict()
+    elif args.vision:
+        overrides["vision"] = vision_preset(args.vision).to_dict()
+    for name in ("prompt", "max_new_tokens", "max_model_len", "p_yes"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    cfg = RunConfig.from_protocol(
+        args.protocol, model=args.model, items=args.items, video_root=args.video_root,
+        backend=args.backend, batch_size=args.batch_size, workers=args.workers,
+        cache_dir=args.cache_dir, shard_index=args.shard_index, num_shards=args.num_shards,
+        backend_kwargs=({"tensor_parallel_size": args.tensor_parallel_size}
+                        if args.backend == "vllm" else {}),
+        **overrides)
     if args.vision_mode:
-        vision["mode"] = args.vision_mode
-    backend_kwargs = {}
-    if args.backend == "vllm":
-        backend_kwargs["tensor_parallel_size"] = args.tensor_parallel_size
-    if args.no_p_yes:
-        backend_kwargs["compute_p_yes"] = False
-    cfg = RunConfig(model=args.model, items=args.items, video_root=args.video_root,
-                    backend=args.backend, vision=vision, instruction=args.instruction,
-                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                    workers=args.workers, cache_dir=args.cache_dir, shard_index=args.shard_index,
-                    num_shards=args.num_shards, backend_kwargs=backend_kwargs)
+        cfg.vision = VisionSpec(**{**cfg.vision, "mode": args.vision_mode}).to_dict()
     if args.data_parallel > 1:
         summary = run_data_parallel(cfg, args.out, args.data_parallel,
                                     gpus_per_proc=args.tensor_parallel_size,
@@ -210,9 +265,11 @@ def cmd_rl(args: argparse.Namespace) -> int:
         from camreasoner.rl.launch import VerlLaunch, run
 
         cfg = VerlLaunch(model=args.model, train_file=args.train_file, val_file=args.val_file,
-                         output_dir=args.output_dir, recipe=args.recipe,
+                         output_dir="", recipe=args.recipe, protocol=args.protocol,
                          video_root=args.video_root, n_gpus=args.n_gpus, n_nodes=args.n_nodes,
-                         tensor_parallel=args.tp, vision=args.vision, overrides=overrides)
+                         tensor_parallel=args.tp, vision=args.vision, workers=args.workers,
+                         overrides=overrides)
+        cfg.output_dir = args.output_dir or f"outputs/rl/{cfg.recipe_name()}"
         run(cfg, dry_run=args.dry_run)
         return 0
     from camreasoner.rl.trl_backend import TrlConfig, train
@@ -221,7 +278,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
     if not args.video_root:
         raise SystemExit("--video-root is required for --backend trl")
     cfg = TrlConfig(model=args.model, items=args.train_file, video_root=args.video_root,
-                    output_dir=args.output_dir,
+                    output_dir=args.output_dir or "outputs/rl",
                     vision=VisionSpec(fps=args.fps, max_frames=args.max_frames,
                                       max_pixels=args.max_pixels,
                                       min_pixels=min(args.max_pixels, 16 * 784), mode="frames"),
@@ -263,6 +320,10 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from camreasoner import __version__, prompts
+    from camreasoner.eval.backends import P_YES_METHODS
+    from camreasoner.data.readers import READERS, RECORD_FORMATS
+    from camreasoner.protocols import DEFAULT_PROTOCOL, EVAL_PROTOCOLS, PROTOCOLS
+    from camreasoner.vision import PRESETS as VISION_PRESETS
 
     p = argparse.ArgumentParser(prog="camreasoner", description=__doc__)
     p.add_argument("--version", action="version", version=__version__)
@@ -276,8 +337,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.set_defaults(func=cmd_build_benchmark)
 
-    c = data.add_parser("check", help="validate an item file and its videos")
+    c = data.add_parser("check", help="validate a data file (items, or the seed's RL, evaluation "
+                        "or ShareGPT files) and its videos")
     c.add_argument("file")
+    c.add_argument("--format", default="auto", choices=("auto", *RECORD_FORMATS),
+                   help="record format (auto: .jsonl is items, a JSON list is told by its keys)")
     c.add_argument("--video-root", help="check videos too (exists, inside root, decodes, length)")
     c.add_argument("--min-frames", type=int, default=2)
     c.add_argument("--min-duration", type=float, default=0.0)
@@ -286,13 +350,26 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", help="write the full report as JSON here")
     c.set_defaults(func=cmd_check)
 
-    v = data.add_parser("convert", help="between item files, ShareGPT (SFT) and verl parquet (RL)")
+    v = data.add_parser("convert", help="between item files, the seed's files, ShareGPT (SFT) and "
+                        "verl parquet (RL)")
     v.add_argument("input")
-    v.add_argument("--from", dest="src_format", choices=READ_FORMATS, default="items")
+    v.add_argument("--from", dest="src_format", default="auto",
+                   choices=("auto", *RECORD_FORMATS, *READERS, "verl"),
+                   help="input format (auto: .jsonl is items, a JSON list is told by its keys)")
     v.add_argument("--to", choices=("items", "sharegpt", "verl"), required=True)
     v.add_argument("--out", required=True)
     v.add_argument("--video-root")
-    v.add_argument("--vision", default="default", help="vision preset for --to verl")
+    v.add_argument("--protocol", choices=tuple(PROTOCOLS), default=DEFAULT_PROTOCOL,
+                   help="--to verl: the RL input of this protocol (seed: 1 fps frames as images "
+                        "fitted into 16,384 tokens; camreasoner: videos)")
+    v.add_argument("--vision", choices=tuple(VISION_PRESETS),
+                   help="--to verl: a vision preset instead of the protocol's")
+    v.add_argument("--model", help="--to verl in the seed protocol: the model whose processor "
+                                   "counts the prompt's tokens")
+    v.add_argument("--workers", type=int, default=0, help="--to verl: frame-decoding processes")
+    v.add_argument("--skip-bad", action="store_true",
+                   help="convert the readable records and list the others (default: a bad "
+                        "record stops the conversion and nothing is written)")
     v.add_argument("--instruction", default=prompts.DEFAULT_INSTRUCTION,
                    choices=tuple(prompts.INSTRUCTIONS))
     v.add_argument("--dataset-name", help="dataset_info.json key (default: the file stem)")
@@ -306,7 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--with-checkpoint", action="store_true",
                    help="also fetch the released CamReasoner-7B checkpoint")
     d.add_argument("--only", help="comma-separated step keys (see --plan)")
-    d.add_argument("--plan", action="store_true", help="print the steps and their state, fetch nothing")
+    d.add_argument("--plan", action="store_true",
+                   help="print each step's source, revision, destination and state; fetch nothing")
+    d.add_argument("--json", action="store_true", help="with --plan: print the plan as JSON")
+    d.add_argument("--revision", action="append", default=[], metavar="KEY=SHA",
+                   help="fetch step KEY at commit SHA (repeatable); overrides download.lock.json "
+                        "and the default table")
     d.set_defaults(func=cmd_download)
 
     ev = sub.add_parser("eval", help="score, run and report CameraBench evaluations"
@@ -316,7 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--predictions", required=True)
     es.add_argument("--out", required=True)
     es.add_argument("--strict-format", action="store_true",
-                    help="only read answers inside <answer> tags (default: also bare answers)")
+                    help="strict reading: only answers inside <answer> tags (default: also bare "
+                         "answers)")
+    es.add_argument("--answer-reading", choices=("seed", "strict"),
+                    help="seed: the seed's eval_bench.py (first <answer>, else the whole text, "
+                         "its first character); strict: exactly one unhedged letter. Default: "
+                         "what the run's config.json says, else seed")
     es.set_defaults(func=cmd_eval_score)
 
     epm = ev.add_parser("permute", help="does the model read the clip? scores against its own "
@@ -334,18 +421,29 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--video-root", required=True)
     er.add_argument("--backend", choices=("hf", "vllm"), default="hf")
     er.add_argument("--out", required=True, help="run folder (predictions.jsonl, config, summary)")
+    er.add_argument("--protocol", choices=tuple(EVAL_PROTOCOLS), default=DEFAULT_PROTOCOL,
+                    help="the settings to start from (camreasoner.protocols): seed = the seed's "
+                         "eval_bench.py (1 fps frames as images, its prompt tail, 8,192 new "
+                         "tokens); camreasoner = our training prompt and video input; official = "
+                         "CameraBench's P(Yes) protocol. The flags below change single settings.")
     er.add_argument("--batch-size", type=int, default=8)
     er.add_argument("--workers", type=int, default=2, help="frame-decoding processes")
     er.add_argument("--cache-dir", help="cache decoded frames here (keyed by content + spec)")
-    er.add_argument("--max-new-tokens", type=int, default=512)
-    er.add_argument("--vision", default="default", help="vision preset (default, tiny)")
+    er.add_argument("--max-new-tokens", type=int, help="default: the protocol's")
+    er.add_argument("--max-model-len", type=int, help="vLLM context length; default: the "
+                                                      "protocol's")
+    er.add_argument("--vision", choices=tuple(VISION_PRESETS),
+                    help="vision preset instead of the protocol's")
     er.add_argument("--vision-json", help=argparse.SUPPRESS)
     er.add_argument("--vision-mode", choices=("video", "frames"),
-                    help="frames: the clip as separate images (models trained by rl --backend trl)")
-    er.add_argument("--instruction", default=prompts.DEFAULT_INSTRUCTION,
-                    choices=tuple(prompts.INSTRUCTIONS))
+                    help="frames: the clip as separate images (the seed's evaluation; models "
+                         "trained by rl --backend trl)")
+    er.add_argument("--prompt", choices=tuple(prompts.EVAL_PROMPTS),
+                    help="evaluation prompt instead of the protocol's")
+    er.add_argument("--p-yes", choices=P_YES_METHODS,
+                    help="how p_yes is computed for yes/no items (letters: at the answer "
+                         "position; yes_token: P(Yes) at the first token; off)")
     er.add_argument("--retry-errors", action="store_true", help="run failed items again")
-    er.add_argument("--no-p-yes", action="store_true", help="skip the answer-position scoring")
     er.add_argument("--tensor-parallel-size", type=int, default=1)
     er.add_argument("--data-parallel", type=int, default=1,
                     help="processes, each on --tensor-parallel-size GPUs and a shard of items")
@@ -406,13 +504,18 @@ def build_parser() -> argparse.ArgumentParser:
     rl.add_argument("--train-file", required=True, help="parquet, items .jsonl or OneThinker .json")
     rl.add_argument("--val-file")
     rl.add_argument("--video-root")
-    rl.add_argument("--output-dir", default="outputs/rl")
-    rl.add_argument("--recipe", default="qwen2_5_vl_7b_grpo", help="verl: EasyR1/<recipe>.yaml")
+    rl.add_argument("--output-dir", help="default: outputs/rl/<recipe> (verl), outputs/rl (trl)")
+    rl.add_argument("--protocol", choices=tuple(PROTOCOLS), default=DEFAULT_PROTOCOL,
+                    help="verl: the RL protocol (camreasoner.protocols): its recipe, input form "
+                         "and reward")
+    rl.add_argument("--recipe", help="verl: EasyR1/<recipe>.yaml (default: the protocol's)")
+    rl.add_argument("--workers", type=int, default=8,
+                    help="verl: frame-decoding processes for the conversion")
     rl.add_argument("--n-gpus", type=int, default=8)
     rl.add_argument("--n-nodes", type=int, default=1)
     rl.add_argument("--tp", type=int, default=1, help="vLLM tensor parallel size")
-    rl.add_argument("--vision", default="default",
-                    help="verl: vision preset written into the parquet (default, tiny)")
+    rl.add_argument("--vision", choices=tuple(VISION_PRESETS),
+                    help="verl: vision preset written into the parquet (default: the protocol's)")
     rl.add_argument("--dry-run", action="store_true", help="prepare data, print the command")
     trl_opts = rl.add_argument_group("trl backend")
     trl_opts.add_argument("--max-steps", type=int, default=100)

@@ -44,6 +44,19 @@ DEFAULT_INSTRUCTION = "camera_ota"
 
 VIDEO_PLACEHOLDER = "<video>"
 
+# The seed's evaluation appends its multiple-choice tail to the question template with no
+# separator (Inference/infer/eval_bench.py: ``QUESTION_TEMPLATE.format(...) + tail``, where the
+# tail is ``TYPE_TEMPLATE["multiple choice"]``); its RL prompt has no tail (``format_prompt:``
+# empty in config_ema_grpo_64.yaml), nor has its SFT data.
+SEED_MC_TAIL = (
+    "Please provide only the single option letter (e.g., A, B, C, D, etc.) "
+    "within the <answer>...</answer> tags.\n"
+    "Example:\n<answer>A</answer>"
+)
+# CameraBench's official binary protocol (t2v_metrics' ``question_template``): the question alone,
+# no options, then this.
+OFFICIAL_YES_NO_SUFFIX = " Please only answer Yes or No."
+
 # The alignment stage's request: the video alone, answered by the chain's <observation>. A
 # randomly initialised model learns to use the video under this target and not under
 # question-conditioned ones (docs/benchmarks.md, "SFT through the language model").
@@ -107,6 +120,39 @@ def render_prompt(
 def render_item_prompt(item, instruction: str = DEFAULT_INSTRUCTION) -> str:
     """:func:`render_prompt` for an :class:`camreasoner.data.schema.Item`."""
     return render_prompt(item.question, item.options, instruction)
+
+
+def _seed_eval_prompt(item) -> str:
+    tail = SEED_MC_TAIL if item.options else ""
+    return render_item_prompt(item, "camera_ota") + tail
+
+
+def _official_prompt(item) -> str:
+    return item.question.strip() + OFFICIAL_YES_NO_SUFFIX
+
+
+# Evaluation prompts by name (``eval run --prompt``), each a function of the item:
+# - seed: the seed's eval_bench.py, byte for byte (the RL prompt + SEED_MC_TAIL).
+# - camreasoner: the training prompt itself (SFT and RL render exactly this), so evaluation
+#   cannot drift from training.
+# - direct: the question and options with a direct-answer instruction (base-model rows).
+# - official: CameraBench's binary protocol (no options, no reasoning).
+EVAL_PROMPTS = {
+    "seed": _seed_eval_prompt,
+    "camreasoner": lambda item: render_item_prompt(item, "camera_ota"),
+    "direct": lambda item: render_item_prompt(item, "direct"),
+    "official": _official_prompt,
+}
+
+
+def render_eval_prompt(item, name: str) -> str:
+    """The user text ``eval run`` sends for ``item`` under evaluation prompt ``name``."""
+    try:
+        render = EVAL_PROMPTS[name]
+    except KeyError:
+        raise KeyError(f"unknown evaluation prompt {name!r}; known: "
+                       f"{', '.join(EVAL_PROMPTS)}") from None
+    return render(item)
 
 
 def with_video_placeholder(prompt: str) -> str:

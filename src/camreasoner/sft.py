@@ -54,20 +54,28 @@ def merged_config(recipe: str | os.PathLike[str], settings: dict[str, Any],
     return cfg
 
 
-def check_datasets(cfg: dict[str, Any]) -> int:
-    """Validate every dataset of the config; returns the item count. Raises DataError listing
-    bad items."""
-    from camreasoner.data import readers
-    from camreasoner.data.check import check_items, format_report
-    from camreasoner.data.schema import DataError, write_items
+def prepare_datasets(cfg: dict[str, Any], probe: bool = True) -> tuple[int, dict[str, Any]]:
+    """Check every dataset of the config and write the copy LLaMA-Factory trains on.
+
+    Each record of each dataset (``dataset_dir/dataset_info.json``, ShareGPT ``messages`` +
+    ``videos``, or ``images`` for frames datasets) is read; every video or image is resolved with
+    :func:`camreasoner.data.schema.resolve_video` against ``media_dir`` (the seed's ``video/<file>``
+    paths included) and checked. Any bad record stops the run with the list of all of them
+    (file, index, id, field, reason). The records, unchanged but for their media paths made
+    absolute, go to ``output_dir/data/<name>.json`` with their own ``dataset_info.json``.
+    ``probe=False`` skips decoding the videos (paths are still resolved). Returns the record count
+    and the settings that point LLaMA-Factory at the copy."""
+    from camreasoner.data.schema import DataError
 
     dataset_dir = Path(cfg.get("dataset_dir", "data"))
     info_path = dataset_dir / "dataset_info.json"
     if not info_path.is_file():
         raise DataError(f"no dataset_info.json in {dataset_dir}", where=str(info_path))
     info = json.loads(info_path.read_text())
-    media = cfg.get("media_dir") or str(dataset_dir)
-    total = 0
+    media = Path(cfg.get("media_dir") or dataset_dir)
+    out_dir = Path(cfg["output_dir"]) / "data"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    new_info, total = {}, 0
     for name in str(cfg["dataset"]).split(","):
         name = name.strip()
         if name not in info:
@@ -75,56 +83,88 @@ def check_datasets(cfg: dict[str, Any]) -> int:
                             where=str(info_path))
         path = dataset_dir / info[name]["file_name"]
         if "images" in info[name].get("columns", {}):
-            total += _check_frames_dataset(name, path, Path(media))
-            continue
-        items = readers.read_sharegpt(path)
-        tmp = Path(cfg["output_dir"]) / f".check_{name}.jsonl"
-        write_items(tmp, items)
-        report = check_items(tmp, media, progress=False)
-        tmp.unlink()
-        if not report.ok:
-            raise DataError(f"dataset {name!r} has bad items; fix or drop them before training:\n"
-                            f"{format_report(report)}")
-        total += len(items)
-        log.info("dataset %s: %d items, %d videos, all good", name, len(items), report.n_videos)
-    return total
+            records = _check_frames_dataset(name, path, media)
+        else:
+            records = _check_video_dataset(name, path, media, probe)
+        target = out_dir / f"{name}.json"
+        target.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        new_info[name] = {**info[name], "file_name": target.name}
+        total += len(records)
+    (out_dir / "dataset_info.json").write_text(json.dumps(new_info, indent=2) + "\n")
+    return total, {"dataset_dir": str(out_dir), "media_dir": str(out_dir)}
 
 
-def _check_frames_dataset(name: str, path: Path, media: Path) -> int:
+def _fail(name: str, bad: list[str]) -> None:
+    from camreasoner.data.schema import DataError
+
+    shown = "\n".join(f"  {b}" for b in bad[:50])
+    more = f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else ""
+    raise DataError(f"dataset {name!r} has {len(bad)} bad record(s); fix or drop them before "
+                    f"training:\n{shown}{more}")
+
+
+def _check_video_dataset(name: str, path: Path, media: Path, probe: bool = True
+                         ) -> list[dict[str, Any]]:
+    """A ShareGPT video file: every record read (:func:`readers.read_records`), every clip probed
+    (unless ``probe`` is off); the records with their ``videos`` resolved to absolute paths."""
+    from camreasoner.data.check import CheckReport, check_videos
+    from camreasoner.data.readers import read_records
+    from camreasoner.data.schema import resolve_video
+
+    result = read_records(path, "sharegpt", collect=True)
+    bad = [str(e) for e in result.errors]
+    report = CheckReport(str(path))
+    if probe:
+        check_videos(result.items, media, report, progress=False, where=result.where)
+    bad += [f"{b['where']}: item {b['id']!r}: {b['reason']}" for b in report.bad]
+    if bad:
+        _fail(name, bad)
+    records = json.loads(path.read_text(encoding="utf-8"))
+    for rec, item in zip(records, result.items, strict=True):
+        rec["videos"] = [str(resolve_video(media, item.video, item_id=item.id))]
+    log.info("dataset %s: %d records, %d videos, all good", name, len(records), report.n_videos)
+    return records
+
+
+def _check_frames_dataset(name: str, path: Path, media: Path) -> list[dict[str, Any]]:
     """A frames-mode file (data.convert.sharegpt_as_frames): two turns per record, one
-    ``<image>`` in the user turn per listed image, every image a readable file under ``media``."""
+    ``<image>`` in the user turn per listed image, every image a readable file under ``media``;
+    the records with their ``images`` resolved to absolute paths."""
     from PIL import Image
 
-    from camreasoner.data.schema import DataError
+    from camreasoner.data.schema import DataError, resolve_video
     from camreasoner.prompts import IMAGE_PLACEHOLDER
 
     records = json.loads(path.read_text(encoding="utf-8"))
-    bad, checked = [], set()
+    bad, checked = [], {}
     for k, rec in enumerate(records):
         rid = rec.get("id", f"record {k}")
+        where = f"{path}[{k}]: item {rid!r}"
         images, messages = rec.get("images"), rec.get("messages")
         if not isinstance(images, list) or not images or not isinstance(messages, list) \
                 or len(messages) != 2:
-            bad.append(f"{rid}: needs a non-empty 'images' list and two 'messages'")
+            bad.append(f"{where}: needs a non-empty 'images' list and two 'messages'")
             continue
         if str(messages[0].get("content", "")).count(IMAGE_PLACEHOLDER) != len(images):
-            bad.append(f"{rid}: {len(images)} images but a different number of "
-                       f"{IMAGE_PLACEHOLDER} tags")
+            bad.append(f"{where}: field 'images': {len(images)} images but a different number "
+                       f"of {IMAGE_PLACEHOLDER} tags")
+        resolved = []
         for img in images:
-            if img in checked:
-                continue
-            try:
-                with Image.open(media / img) as im:
-                    im.verify()
-                checked.add(img)
-            except (OSError, SyntaxError) as e:
-                bad.append(f"{rid}: image {img}: {e}")
+            if img not in checked:
+                try:
+                    full = resolve_video(media, img, item_id=rid)
+                    with Image.open(full) as im:
+                        im.verify()
+                    checked[img] = str(full)
+                except (OSError, SyntaxError, DataError) as e:
+                    bad.append(f"{where}: field 'images': {img}: {e}")
+                    continue
+            resolved.append(checked[img])
+        rec["images"] = resolved
     if bad:
-        shown = "\n".join(bad[:50]) + (f"\n... and {len(bad) - 50} more" if len(bad) > 50 else "")
-        raise DataError(f"dataset {name!r} has {len(bad)} bad record(s); fix them before "
-                        f"training:\n{shown}")
+        _fail(name, bad)
     log.info("dataset %s: %d records, %d frames, all good", name, len(records), len(checked))
-    return len(records)
+    return records
 
 
 def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
@@ -164,15 +204,26 @@ def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
 _LF_CLI = (sys.executable, "-m", "llamafactory.cli")
 
 
+def visible_gpus() -> int:
+    """GPUs this process can see (at least 1: LLaMA-Factory then runs one process, on the CPU
+    when there is none)."""
+    import torch
+
+    return max(1, torch.cuda.device_count())
+
+
 def sft_env(cfg: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment LLaMA-Factory runs in: ``environ`` plus torchrun for several processes or
-    nodes, NVLink multicast off, and one torch thread a process when the recipe tokenizes in
+    """The environment LLaMA-Factory runs in: ``environ`` plus one process per visible GPU unless
+    ``NPROC_PER_NODE`` says otherwise, torchrun for several processes or nodes, NVLink multicast
+    off, and one torch thread a process when the recipe tokenizes in
     forked workers (``preprocessing_num_workers`` > 1) and the caller set no OMP_NUM_THREADS.
     Why: each forked worker otherwise runs the image processor with every core's threads; on the
     16-core GPU machine 8 such workers ran ~10x slower a row than one process, and one process
     tokenized only ~70 chains a second (8 frames each) against ~300 on a 2-core CPU machine."""
     env = dict(environ)
-    nproc = int(env.get("NPROC_PER_NODE", "1") or 1)
+    if not env.get("NPROC_PER_NODE"):
+        env["NPROC_PER_NODE"] = str(visible_gpus())
+    nproc = int(env["NPROC_PER_NODE"])
     nnodes = int(env.get("NNODES", "1") or 1)
     if nproc > 1 or nnodes > 1:
         env["FORCE_TORCHRUN"] = "1"
@@ -189,12 +240,13 @@ def run_sft(recipe: str, settings: dict[str, Any], overrides: list[str], check: 
     cfg = merged_config(recipe, settings, overrides)
     out = Path(cfg["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
-    if check:
-        check_datasets(cfg)
+    n, data_settings = prepare_datasets(cfg, probe=check)
+    log.info("training on %d checked records (%s)", n, data_settings["dataset_dir"])
+    cfg.update(data_settings)
     config_path = out / "camreasoner_sft_config.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = sft_env(cfg, os.environ)
-    nproc = int(env.get("NPROC_PER_NODE", "1") or 1)
+    nproc = int(env["NPROC_PER_NODE"])
     nnodes = int(env.get("NNODES", "1") or 1)
     cmd = [*_LF_CLI, "train", str(config_path)]
     log.info("SFT: %s (nproc %d, nnodes %d)", " ".join(cmd), nproc, nnodes)

@@ -1,7 +1,10 @@
-"""``camreasoner data check``: validate an item file and its videos before anything trains on it.
+"""``camreasoner data check``: validate a data file and its videos before anything trains on it.
 
-Every bad item is reported with its id (or line) and reason; nothing is dropped. Each distinct
-video is probed once (many CameraBench items share a clip), in worker processes.
+Any record format the readers know (our item files, the seed's RL, evaluation and ShareGPT SFT
+files: :mod:`camreasoner.data.readers`) is checked the same way. Every bad record is reported
+with where it is (file and line or index), its id, field and reason, and the check goes on over
+the rest; nothing is dropped. Each distinct video is probed once (many CameraBench items share a
+clip), in worker processes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camreasoner.data.schema import DataError, Item, iter_jsonl, resolve_video
+from camreasoner.data.readers import read_records
+from camreasoner.data.schema import DataError, Item, resolve_video
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +35,32 @@ class CheckLimits:
 @dataclass
 class CheckReport:
     path: str
-    n_items: int = 0
+    format: str = ""
+    n_items: int = 0  # records in the file, good and bad
     n_videos: int = 0
-    bad: list[dict[str, str]] = field(default_factory=list)  # {"id", "line", "reason"}
+    bad: list[dict[str, str]] = field(default_factory=list)  # {"where", "id", "field", "reason"}
 
     @property
     def ok(self) -> bool:
         return not self.bad and self.n_items > 0
 
+    @property
+    def bad_ids(self) -> set[str]:
+        return {b["id"] for b in self.bad}
+
     def reasons(self) -> Counter:
         return Counter(b["reason"].split(":")[0] for b in self.bad)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "items": self.n_items, "videos": self.n_videos,
-                "bad": len(self.bad), "bad_items": self.bad, "ok": self.ok}
+        return {"path": self.path, "format": self.format, "items": self.n_items,
+                "videos": self.n_videos, "bad": len(self.bad), "bad_items": self.bad,
+                "ok": self.ok}
+
+
+def _bad(error: DataError, kind: str) -> dict[str, str]:
+    field_part = f"field {error.field!r}: " if error.field else ""
+    return {"where": error.where or "", "id": "" if error.item_id is None else str(error.item_id),
+            "field": error.field or "", "reason": f"{kind}: {field_part}{error.message}"}
 
 
 def _probe_one(args: tuple[str, CheckLimits]) -> tuple[str, str | None, dict | None]:
@@ -62,82 +78,85 @@ def _probe_one(args: tuple[str, CheckLimits]) -> tuple[str, str | None, dict | N
     return path, None, {"frames": info.frames, "duration": info.duration}
 
 
+def check_file(path: str | os.PathLike[str], video_root: str | os.PathLike[str] | None,
+               limits: CheckLimits = CheckLimits(), workers: int | None = None,
+               progress: bool = True, fmt: str = "auto") -> CheckReport:
+    """Validate every record of ``path`` (format ``fmt``, ``auto`` detects it) and, with a
+    ``video_root``, every video (exists, inside the root, decodes, enough frames, long enough).
+    A file that cannot be read at all is one bad entry; otherwise every record is counted."""
+    report = CheckReport(path=str(path))
+    try:
+        result = read_records(path, fmt, collect=True)
+    except DataError as e:
+        report.bad.append(_bad(e, "unreadable"))
+        return report
+    report.format, report.n_items = result.format, result.n_records
+    report.bad.extend(_bad(e, "schema") for e in result.errors)
+    if video_root is not None:
+        check_videos(result.items, video_root, report, limits, workers, progress,
+                     where=result.where)
+    return report
+
+
 def check_items(path: str | os.PathLike[str], video_root: str | os.PathLike[str] | None,
                 limits: CheckLimits = CheckLimits(), workers: int | None = None,
                 progress: bool = True) -> CheckReport:
-    """Validate every line of ``path`` (schema, duplicate ids) and, with a ``video_root``, every
-    video (exists, inside the root, decodes, enough frames, long enough)."""
-    report = CheckReport(path=str(path))
-    items: list[tuple[int, Item]] = []
-    seen: dict[str, int] = {}
-    try:
-        lines = list(iter_jsonl(path))
-    except DataError as e:
-        report.bad.append({"id": "", "line": "", "reason": f"unreadable: {e}"})
-        return report
-    for lineno, obj in lines:
-        report.n_items += 1
-        item_id = obj.get("id") if isinstance(obj, dict) else None
-        try:
-            item = Item.from_dict(obj)
-        except DataError as e:
-            report.bad.append({"id": str(item_id), "line": str(lineno), "reason": f"schema: {e}"})
-            continue
-        if item.id in seen:
-            report.bad.append({"id": item.id, "line": str(lineno),
-                               "reason": f"schema: duplicate id (first on line {seen[item.id]})"})
-            continue
-        seen[item.id] = lineno
-        items.append((lineno, item))
-    if video_root is None:
-        return report
+    """:func:`check_file` for our item files (``.jsonl``)."""
+    return check_file(path, video_root, limits, workers, progress, fmt="items")
 
-    by_video: dict[str, list[tuple[int, Item]]] = {}
-    for lineno, item in items:
+
+def check_videos(items: list[Item], video_root: str | os.PathLike[str], report: CheckReport,
+                 limits: CheckLimits = CheckLimits(), workers: int | None = None,
+                 progress: bool = True, where: dict[str, str] | None = None) -> CheckReport:
+    """Probe every distinct video of ``items`` once; each item whose video is bad becomes an
+    entry of ``report.bad`` (``where``: item id -> its place in the file). Returns the report."""
+    where = where or {}
+    by_video: dict[str, list[Item]] = {}
+    for item in items:
         try:
             resolved = str(resolve_video(video_root, item.video, item_id=item.id))
         except DataError as e:
-            report.bad.append({"id": item.id, "line": str(lineno), "reason": f"video path: {e}"})
+            report.bad.append({"where": where.get(item.id, ""), "id": item.id,
+                               "field": "video", "reason": f"video path: {e.message}"})
             continue
-        by_video.setdefault(resolved, []).append((lineno, item))
+        by_video.setdefault(resolved, []).append(item)
     report.n_videos = len(by_video)
     jobs = [(p, limits) for p in by_video]
     workers = workers or min(4, os.cpu_count() or 1)
-    results: list[tuple[str, str | None, dict | None]]
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(jobs), desc="checking videos", unit="video", disable=not progress)
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = []
-            for r in pool.map(_probe_one, jobs, chunksize=8):
-                results.append(r)
+    results: list[tuple[str, str | None, dict | None]] = []
+    with tqdm(total=len(jobs), desc="checking videos", unit="video",
+              disable=not progress) as bar:
+        if workers > 1 and len(jobs) > 1:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                for r in pool.map(_probe_one, jobs, chunksize=8):
+                    results.append(r)
+                    bar.update()
+        else:
+            for job in jobs:
+                results.append(_probe_one(job))
                 bar.update()
-    else:
-        results = []
-        for job in jobs:
-            results.append(_probe_one(job))
-            bar.update()
-    bar.close()
     for video_path, reason, _ in results:
         if reason is None:
             continue
-        for lineno, item in by_video[video_path]:
-            report.bad.append({"id": item.id, "line": str(lineno),
-                               "reason": f"video {item.video}: {reason}"})
-    report.bad.sort(key=lambda b: int(b["line"] or 0))
+        for item in by_video[video_path]:
+            report.bad.append({"where": where.get(item.id, ""), "id": item.id,
+                               "field": "video", "reason": f"video {item.video}: {reason}"})
     return report
 
 
 def format_report(report: CheckReport, limit: int = 50) -> str:
-    lines = [f"{report.path}: {report.n_items} items, {report.n_videos} videos checked, "
-             f"{len(report.bad)} bad"]
+    lines = [f"{report.path}: {report.n_items} records ({report.format or 'unread'}), "
+             f"{report.n_videos} videos checked, {len(report.bad)} bad"]
     for b in report.bad[:limit]:
-        lines.append(f"  line {b['line']} id {b['id']!r}: {b['reason']}")
+        where = f"{b['where']}: " if b["where"] else ""
+        lines.append(f"  {where}id {b['id']!r}: {b['reason']}")
     if len(report.bad) > limit:
         lines.append(f"  … and {len(report.bad) - limit} more (see the JSON report)")
-    if report.n_items == 0:
-        lines.append("  the file holds no items")
+    if report.n_items == 0 and not report.bad:
+        lines.append("  the file holds no records")
     return "\n".join(lines)
 
 

@@ -1,13 +1,23 @@
 """Readers from the formats users have into :class:`~camreasoner.data.schema.Item`.
 
-- CamReasoner / OneThinker JSON (``problem_id``, ``problem``, ``options``, ``solution``, ``path``…)
-- official CameraBench binary files (``binary_classification/<Primitive>.jsonl``)
-- official CameraBench VQA files (``vqa_and_retrieval/<skill>/<task>.jsonl``, pos/neg pairs)
-- CameraBench ``caption_data.json`` (open-ended items)
-- LLaMA-Factory ShareGPT SFT files (``messages`` + ``videos``)
+Record files (one record a JSON list element, or a line of ``.jsonl``), read by :func:`read_records`:
 
-Each reader either returns every record as an item or raises :class:`DataError` naming the
-record and field; none drops a record.
+- ``seed-eval``: the seed's evaluation JSON (``Inference/camerabench_binary.json``,
+  ``camerabench_vqa.json``): ``problem``, ``options``, ``solution`` (``<answer>B</answer>``),
+  ``path``, ``problem_type``, ``data_type``, ``problem_id``.
+- ``seed-rl``: the seed's RL JSON (``EasyR1/camerabench_rl.json``, CamReasoning-RL-38k): ``problem``,
+  ``answer``, ``videos`` (a list), ``options``, ``problem_type``, ``data_type``.
+- ``sharegpt``: LLaMA-Factory ShareGPT SFT files (``messages`` + ``videos``), the seed's
+  ``camerabench_sft.json`` (CamReasoning-SFT-18k) among them.
+- ``items``: our item files (``.jsonl``).
+
+Folder readers: the official CameraBench binary files (``binary_classification/<Primitive>.jsonl``),
+VQA files (``vqa_and_retrieval/<skill>/<task>.jsonl``, pos/neg pairs) and ``caption_data.json``.
+
+Nothing is dropped silently: a bad record raises :class:`DataError` naming file, index and field,
+or, with ``collect=True``, is returned in :attr:`ReadResult.errors` while the rest are read. Video
+paths keep the record's form (``video/<file>`` in the seed's files): :func:`schema.resolve_video`
+is the one place they become files, in every stage.
 """
 
 from __future__ import annotations
@@ -16,6 +26,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +40,12 @@ BINARY_SOURCE = "camerabench_binary"
 VQA_SOURCE = "camerabench_vqa"
 CAPTION_SOURCE = "camerabench_caption"
 
-# CamReasoner's JSON stores CameraBench test videos as "video/<file>"; our items are relative to
-# the video root, which is that "video/" folder.
-_ONETHINKER_VIDEO_PREFIXES = ("video/", "./video/")
+# The seed's problem_type for every camera-motion record: its prompt appends the options only
+# for this type (EasyR1 dataset.py / eval_bench.py), so it is the only one we can render alike.
+SEED_MULTIPLE_CHOICE = "multiple choice"
+# The task of a seed RL record that names none (the seed keys EMA-GRPO on problem_type, which is
+# the same for every record; our rewards read a yes/no question's primitive from its text).
+RL_DEFAULT_TASK = "camera"
 
 
 def _load_json(path: str | os.PathLike[str]) -> Any:
@@ -39,6 +54,10 @@ def _load_json(path: str | os.PathLike[str]) -> Any:
             return json.load(f)
     except json.JSONDecodeError as e:
         raise DataError(f"invalid JSON at line {e.lineno}: {e.msg}", where=str(path)) from None
+    except FileNotFoundError:
+        raise DataError("file not found", where=str(path)) from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text ({e.reason})", where=str(path)) from None
 
 
 def _require(record: dict, key: str, item_id: Any, where: str) -> Any:
@@ -47,49 +66,263 @@ def _require(record: dict, key: str, item_id: Any, where: str) -> Any:
     return record[key]
 
 
-def read_onethinker(path: str | os.PathLike[str], strip_video_prefix: bool = True) -> list[Item]:
-    """CamReasoner/OneThinker JSON (a list of records) → items.
+def _record_id(rec: dict, default: str) -> str:
+    item_id = rec.get("problem_id", rec.get("id"))
+    return default if item_id is None else str(item_id)
 
-    ``task`` is the record's ``task`` when present, else its ``problem_id`` without the trailing
-    ``_<n>`` (``Move_Down_12 -> Move_Down``).
-    """
+
+def _seed_checks(rec: dict, item_id: str, where: str) -> None:
+    """The seed's record kinds we can render as it did: video, multiple choice."""
+    data_type = rec.get("data_type", "video")
+    if data_type != "video":
+        raise DataError(f"only video records are supported, got {data_type!r}", item_id=item_id,
+                        field="data_type", where=where)
+    problem_type = rec.get("problem_type", SEED_MULTIPLE_CHOICE)
+    if problem_type != SEED_MULTIPLE_CHOICE:
+        raise DataError(f"only {SEED_MULTIPLE_CHOICE!r} records are supported, got "
+                        f"{problem_type!r}", item_id=item_id, field="problem_type", where=where)
+
+
+def _options(rec: dict, item_id: str, where: str) -> list[str]:
+    options = _require(rec, "options", item_id, where)
+    if not isinstance(options, list) or not options:
+        raise DataError(f"must be a non-empty list of options, got {options!r}",
+                        item_id=item_id, field="options", where=where)
+    return options
+
+
+def _letter(solution: Any, item_id: str, field_name: str, where: str) -> str:
+    try:
+        return answers.parse_solution(solution)
+    except ValueError as e:
+        raise DataError(str(e), item_id=item_id, field=field_name, where=where) from None
+
+
+def _task(rec: dict, item_id: str) -> str:
+    """The record's ``task``, else its id without the trailing ``_<n>`` (``Move_Down_12``)."""
+    return rec.get("task") or re.sub(r"_\d+$", "", item_id)
+
+
+def seed_eval_item(rec: Any, index: int, where: str, stem: str) -> Item:
+    """One record of the seed's evaluation JSON -> an item. ``task`` is the record's ``task`` when
+    present, else its ``problem_id`` without the trailing ``_<n>`` (``Move_Down_12 -> Move_Down``)."""
+    if not isinstance(rec, dict):
+        raise DataError(f"expected an object, got {type(rec).__name__}", where=where)
+    if rec.get("problem_id", rec.get("id")) is None:
+        raise DataError("missing", field="problem_id", where=where)
+    item_id = _record_id(rec, "")
+    problem = _require(rec, "problem", item_id, where)
+    solution = _require(rec, "solution", item_id, where)
+    video = _require(rec, "path", item_id, where)
+    _seed_checks(rec, item_id, where)
+    options = _options(rec, item_id, where)
+    letter = _letter(solution, item_id, "solution", where)
+    known = {"problem_id", "id", "problem", "options", "solution", "path", "task"}
+    extra = {k: v for k, v in rec.items() if k not in known}
+    return Item(id=item_id, video=video, question=problem, options=list(options), answer=letter,
+                task=_task(rec, item_id), skill=rec.get("skill"),
+                source=rec.get("data_source") or "seed", extra=extra)
+
+
+def seed_rl_item(rec: Any, index: int, where: str, stem: str) -> Item:
+    """One record of the seed's RL JSON -> an item. Records need not carry an id: the id is
+    ``problem_id`` or ``id`` when present, else ``<file stem>_<index + 1>``. The answer may be the
+    letter or ``<answer>B</answer>`` (the seed's reward strips the tags either way)."""
+    if not isinstance(rec, dict):
+        raise DataError(f"expected an object, got {type(rec).__name__}", where=where)
+    item_id = _record_id(rec, f"{stem}_{index + 1}")
+    problem = _require(rec, "problem", item_id, where)
+    answer = _require(rec, "answer", item_id, where)
+    videos = _require(rec, "videos", item_id, where)
+    _seed_checks(rec, item_id, where)
+    options = _options(rec, item_id, where)
+    letter = _letter(answer, item_id, "answer", where)
+    if not isinstance(videos, list) or len(videos) != 1:
+        # the seed would concatenate several clips' frames; no record of its data needs that
+        raise DataError(f"expected a list of exactly one video, got {videos!r}",
+                        item_id=item_id, field="videos", where=where)
+    known = {"problem_id", "id", "problem", "options", "answer", "videos", "task"}
+    extra = {k: v for k, v in rec.items() if k not in known}
+    # An id of the file's own (no problem_id/id) says nothing about the task.
+    task = _task(rec, item_id) if ("task" in rec or item_id != f"{stem}_{index + 1}") \
+        else RL_DEFAULT_TASK
+    return Item(id=item_id, video=videos[0], question=problem, options=list(options),
+                answer=letter, task=task, skill=rec.get("skill"),
+                source=rec.get("data_source") or "seed", extra=extra)
+
+
+def sharegpt_item(rec: Any, index: int, where: str, stem: str) -> Item:
+    """One LLaMA-Factory ShareGPT record -> an item. The user turn is read back with
+    :func:`camreasoner.prompts.parse_prompt`; the assistant turn is kept as ``extra["response"]``
+    and its answer letter becomes ``answer``. Records carrying our own ``id``/``task`` keys
+    (written by :func:`camreasoner.data.convert.to_sharegpt`) keep them."""
+    if not isinstance(rec, dict):
+        raise DataError(f"expected an object, got {type(rec).__name__}", where=where)
+    item_id = str(rec.get("id", f"{stem}_{index + 1}"))
+    messages = _require(rec, "messages", item_id, where)
+    videos = _require(rec, "videos", item_id, where)
+    if not isinstance(videos, list) or len(videos) != 1:
+        raise DataError(f"expected exactly one video, got {videos!r}", item_id=item_id,
+                        field="videos", where=where)
+    roles = ([m.get("role") if isinstance(m, dict) else None for m in messages]
+             if isinstance(messages, list) else None)
+    if roles != ["user", "assistant"] and roles != ["system", "user", "assistant"]:
+        raise DataError(f"expected user then assistant turns, got roles {roles}",
+                        item_id=item_id, field="messages", where=where)
+    user, assistant = messages[-2].get("content"), messages[-1].get("content")
+    if not isinstance(user, str) or not isinstance(assistant, str):
+        raise DataError("turn contents must be strings", item_id=item_id, field="messages",
+                        where=where)
+    if prompts.VIDEO_PLACEHOLDER not in user:
+        raise DataError(f"user turn has no {prompts.VIDEO_PLACEHOLDER} placeholder",
+                        item_id=item_id, field="messages", where=where)
+    question, options, instruction = prompts.parse_prompt(
+        user.replace(prompts.VIDEO_PLACEHOLDER, "", 1))
+    if options:
+        letter = answers.extract_letter(assistant, options)
+        if letter is None:
+            raise DataError("assistant turn has no readable answer letter", item_id=item_id,
+                            field="messages", where=where)
+    else:
+        letter = answers.parse_response(assistant).answer or assistant.strip()
+    known = {"id", "messages", "videos", "task", "skill", "source"}
+    extra = {k: v for k, v in rec.items() if k not in known}
+    extra["response"] = assistant
+    if instruction is not None:
+        extra["instruction"] = instruction
+    return Item(id=item_id, video=videos[0], question=question, options=options, answer=letter,
+                task=rec.get("task") or "sft", skill=rec.get("skill"),
+                source=rec.get("source") or "sharegpt", extra=extra)
+
+
+def _item_record(rec: Any, index: int, where: str, stem: str) -> Item:
+    return Item.from_dict(rec, where=where)
+
+
+RecordParser = Callable[[Any, int, str, str], Item]
+RECORD_FORMATS: dict[str, RecordParser] = {
+    "items": _item_record,
+    "seed-eval": seed_eval_item,
+    "seed-rl": seed_rl_item,
+    "sharegpt": sharegpt_item,
+}
+
+
+@dataclass
+class ReadResult:
+    """What :func:`read_records` read: every good record as an item, every bad one as an error
+    (each naming file, index or line, item and field), and how many records the file held."""
+
+    path: str
+    format: str
+    items: list[Item] = field(default_factory=list)
+    errors: list[DataError] = field(default_factory=list)
+    n_records: int = 0
+    where: dict[str, str] = field(default_factory=dict)  # item id -> file:line or file[index]
+
+
+def _iter_records(path: Path) -> Iterator[tuple[str, Any]]:
+    """``(where, record)`` of a JSON list (``file[index]``) or a JSON-lines file (``file:line``).
+    A JSON-lines line that does not parse comes as a :class:`DataError` in place of its record,
+    so one malformed line does not hide the rest of the file."""
+    if path.suffix == ".jsonl":
+        try:
+            f = open(path, encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError("file not found", where=str(path)) from None
+        with f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    yield where, json.loads(line)
+                except json.JSONDecodeError as e:
+                    yield where, DataError(f"invalid JSON: {e.msg}", where=where)
+        return
     data = _load_json(path)
     if not isinstance(data, list):
         raise DataError("expected a JSON list of records", where=str(path))
-    items = []
     for i, rec in enumerate(data):
-        where = f"{path}[{i}]"
-        if not isinstance(rec, dict):
-            raise DataError(f"expected an object, got {type(rec).__name__}", where=where)
-        item_id = rec.get("problem_id", rec.get("id"))
-        if item_id is None:
-            raise DataError("missing", field="problem_id", where=where)
-        item_id = str(item_id)
-        problem = _require(rec, "problem", item_id, where)
-        options = _require(rec, "options", item_id, where)
-        solution = _require(rec, "solution", item_id, where)
-        video = _require(rec, "path", item_id, where)
-        data_type = rec.get("data_type", "video")
-        if data_type != "video":
-            raise DataError(f"only video items are supported, got {data_type!r}", item_id=item_id,
-                            field="data_type", where=where)
+        yield f"{path}[{i}]", rec
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """The record format of a file: ``items`` for ``.jsonl``; for a JSON list, from the first
+    record's keys (``messages`` -> sharegpt, ``solution`` + ``path`` -> seed-eval, ``answer`` +
+    ``videos`` -> seed-rl). Raises :class:`DataError` when it cannot tell."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        return "items"
+    data = _load_json(path)
+    first = data[0] if isinstance(data, list) and data else None
+    if isinstance(first, dict):
+        if "messages" in first:
+            return "sharegpt"
+        if "solution" in first and "path" in first:
+            return "seed-eval"
+        if "answer" in first and "videos" in first:
+            return "seed-rl"
+    raise DataError("cannot tell the record format from the first record; pass --format "
+                    f"({', '.join(RECORD_FORMATS)})", where=str(path))
+
+
+def read_records(path: str | os.PathLike[str], fmt: str = "auto", *,
+                 collect: bool = False) -> ReadResult:
+    """Read every record of ``path`` in format ``fmt`` (``auto``: :func:`detect_format`).
+
+    Without ``collect`` the first bad record raises :class:`DataError`; with it, bad records are
+    gathered in the result's ``errors`` and reading goes on. Ids must be unique within the file.
+    A file that cannot be read at all (missing, not JSON, not a list) always raises.
+    """
+    path = Path(path)
+    if fmt == "auto":
+        fmt = detect_format(path)
+    try:
+        parse = RECORD_FORMATS[fmt]
+    except KeyError:
+        raise DataError(f"unknown record format {fmt!r}; formats: {', '.join(RECORD_FORMATS)}",
+                        where=str(path)) from None
+    result = ReadResult(path=str(path), format=fmt)
+    seen = result.where
+    for index, (where, rec) in enumerate(_iter_records(path)):
+        result.n_records += 1
         try:
-            letter = answers.parse_solution(solution) if options else str(solution)
-        except ValueError as e:
-            raise DataError(str(e), item_id=item_id, field="solution", where=where) from None
-        if strip_video_prefix and isinstance(video, str):
-            for prefix in _ONETHINKER_VIDEO_PREFIXES:
-                if video.startswith(prefix):
-                    video = video[len(prefix):]
-                    break
-        task = rec.get("task") or re.sub(r"_\d+$", "", item_id)
-        known = {"problem_id", "id", "problem", "options", "solution", "path", "task"}
-        extra = {k: v for k, v in rec.items() if k not in known}
-        item = Item(id=item_id, video=video, question=problem, options=list(options),
-                    answer=letter, task=task, skill=rec.get("skill"),
-                    source=rec.get("data_source") or "onethinker", extra=extra)
-        items.append(item.validate(where))
-    return items
+            if isinstance(rec, DataError):
+                raise rec
+            item = parse(rec, index, where, path.stem).validate(where)
+            if item.id in seen:
+                raise DataError(f"duplicate id (first at {seen[item.id]})", item_id=item.id,
+                                field="id", where=where)
+        except DataError as e:
+            if not collect:
+                raise
+            result.errors.append(e)
+            continue
+        result.where[item.id] = where
+        result.items.append(item)
+    return result
+
+
+def load_items(path: str | os.PathLike[str]) -> list[Item]:
+    """The items of any record file (:func:`detect_format`): our ``.jsonl`` or the seed's JSON;
+    the first bad record raises, naming itself."""
+    return read_records(path).items
+
+
+def read_seed_eval(path: str | os.PathLike[str]) -> list[Item]:
+    """The seed's evaluation JSON -> items (the first bad record raises)."""
+    return read_records(path, "seed-eval").items
+
+
+def read_seed_rl(path: str | os.PathLike[str]) -> list[Item]:
+    """The seed's RL JSON -> items (the first bad record raises)."""
+    return read_records(path, "seed-rl").items
+
+
+def read_sharegpt(path: str | os.PathLike[str]) -> list[Item]:
+    """LLaMA-Factory ShareGPT -> items (the first bad record raises)."""
+    return read_records(path, "sharegpt").items
 
 
 def read_camerabench_binary(binary_dir: str | os.PathLike[str]) -> list[Item]:
@@ -188,61 +421,9 @@ def read_captions(path: str | os.PathLike[str]) -> list[Item]:
     return items
 
 
-def read_sharegpt(path: str | os.PathLike[str], id_prefix: str | None = None) -> list[Item]:
-    """LLaMA-Factory ShareGPT (``messages`` + ``videos``) → items.
-
-    The user turn is read back with :func:`camreasoner.prompts.parse_prompt`; the assistant turn is
-    kept as ``extra["response"]`` and its answer letter becomes ``answer``. Records carrying our own
-    ``id``/``task`` keys (written by :func:`camreasoner.data.convert.to_sharegpt`) keep them.
-    """
-    data = _load_json(path)
-    if not isinstance(data, list):
-        raise DataError("expected a JSON list of records", where=str(path))
-    prefix = id_prefix if id_prefix is not None else Path(path).stem
-    items = []
-    for i, rec in enumerate(data):
-        where = f"{path}[{i}]"
-        item_id = str(rec.get("id", f"{prefix}_{i + 1}")) if isinstance(rec, dict) else None
-        if not isinstance(rec, dict):
-            raise DataError(f"expected an object, got {type(rec).__name__}", where=where)
-        messages = _require(rec, "messages", item_id, where)
-        videos = _require(rec, "videos", item_id, where)
-        if not isinstance(videos, list) or len(videos) != 1:
-            raise DataError(f"expected exactly one video, got {videos!r}", item_id=item_id,
-                            field="videos", where=where)
-        roles = [m.get("role") for m in messages] if isinstance(messages, list) else None
-        if roles != ["user", "assistant"] and roles != ["system", "user", "assistant"]:
-            raise DataError(f"expected user then assistant turns, got roles {roles}",
-                            item_id=item_id, field="messages", where=where)
-        user, assistant = messages[-2]["content"], messages[-1]["content"]
-        if prompts.VIDEO_PLACEHOLDER not in user:
-            raise DataError(f"user turn has no {prompts.VIDEO_PLACEHOLDER} placeholder",
-                            item_id=item_id, field="messages", where=where)
-        question, options, instruction = prompts.parse_prompt(
-            user.replace(prompts.VIDEO_PLACEHOLDER, "", 1))
-        if options:
-            letter = answers.extract_letter(assistant, options)
-            if letter is None:
-                raise DataError("assistant turn has no readable answer letter", item_id=item_id,
-                                field="messages", where=where)
-        else:
-            letter = answers.parse_response(assistant).answer or assistant.strip()
-        known = {"id", "messages", "videos", "task", "skill", "source"}
-        extra = {k: v for k, v in rec.items() if k not in known}
-        extra["response"] = assistant
-        if instruction is not None:
-            extra["instruction"] = instruction
-        item = Item(id=item_id, video=videos[0], question=question, options=options,
-                    answer=letter, task=rec.get("task") or "sft", skill=rec.get("skill"),
-                    source=rec.get("source") or "sharegpt", extra=extra)
-        items.append(item.validate(where))
-    return items
-
-
+# Folder and caption readers, by the names `camreasoner data convert --from` takes.
 READERS = {
-    "onethinker": read_onethinker,
     "camerabench-binary": read_camerabench_binary,
     "camerabench-vqa": read_camerabench_vqa,
     "captions": read_captions,
-    "sharegpt": read_sharegpt,
 }

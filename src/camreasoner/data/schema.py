@@ -48,7 +48,7 @@ class DataError(ValueError):
         parts = [p for p in (where, f"item {item_id!r}" if item_id is not None else None,
                              f"field {field!r}" if field else None) if p]
         super().__init__(f"{': '.join(parts)}: {message}" if parts else message)
-        self.item_id, self.field, self.where = item_id, field, where
+        self.item_id, self.field, self.where, self.message = item_id, field, where, message
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Item:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise bad(name, f"must be a non-empty string, got {value!r}")
-        check_relative_video_path(self.video, item_id=self.id, where=where)
+        self.video = normalize_video_path(self.video, item_id=self.id, where=where)
         if not isinstance(self.options, list) or not all(isinstance(o, str) for o in self.options):
             raise bad("options", f"must be a list of strings, got {self.options!r}")
         if not isinstance(self.answer, str) or not self.answer.strip():
@@ -138,6 +138,24 @@ class Item:
 
 _WINDOWS_DRIVE_RE = re.compile(r"^[A-Za-z]:[\\/]")
 
+# The seed's records name their clips "video/<file>" (or "./video/<file>"): relative to the stage
+# folder it ran in (LLaMA-Factory/, EasyR1/, Inference/), into whose video/ folder its download
+# scripts unpacked the clips. Our video roots are such video/ folders themselves
+# (data_root/train_videos, data_root/camerabench/videos), so the prefix names the root.
+SEED_VIDEO_PREFIX = "video/"
+
+
+def normalize_video_path(video: str, *, item_id: str | None = None,
+                         where: str | None = None) -> str:
+    """A record's video path in the form items keep: leading ``./`` removed (the seed writes
+    ``./video/…`` as well as ``video/…``); absolute paths, URLs and ``..`` rejected."""
+    if not isinstance(video, str) or not video:
+        raise DataError(f"must be a non-empty string, got {video!r}", item_id=item_id,
+                        field="video", where=where)
+    while video.startswith("./"):
+        video = video[2:]
+    return check_relative_video_path(video, item_id=item_id, where=where)
+
 
 def check_relative_video_path(video: str, *, item_id: str | None = None,
                               where: str | None = None) -> str:
@@ -156,10 +174,15 @@ def check_relative_video_path(video: str, *, item_id: str | None = None,
 
 def resolve_video(video_root: str | os.PathLike[str], video: str, *,
                   item_id: str | None = None) -> Path:
-    """Join a relative video path to its root, refusing anything that lands outside the root
-    (symlinks included)."""
-    check_relative_video_path(video, item_id=item_id)
+    """The one place a record's video path becomes a file, for every stage (SFT, RL, evaluation,
+    checks, the baseline). Joins the path to its root, refusing anything that lands outside the
+    root (symlinks included). The seed's ``video/`` prefix (:data:`SEED_VIDEO_PREFIX`) names the
+    root itself unless the root has a ``video`` folder of its own: so the seed's records and ours
+    resolve against the same root."""
+    video = normalize_video_path(video, item_id=item_id)
     root = Path(video_root).resolve()
+    if video.startswith(SEED_VIDEO_PREFIX) and not (root / "video").is_dir():
+        video = video[len(SEED_VIDEO_PREFIX):]
     path = (root / video).resolve()
     if path != root and root not in path.parents:
         raise DataError(f"{video!r} resolves outside the video root {str(root)!r}",

@@ -2,11 +2,17 @@
 
 These are not the synthetic camera-motion renderer (``camreasoner synth``); they only need to be
 valid, decodable H.264 files of a known size, frame count and duration.
+
+:func:`write_index_clip` writes clips whose every frame shows its own index (see
+:func:`index_frame`), at any timestamps, so a test can tell which source frame an extracted
+image is (``tests/test_seed_frames.py`` checks ffmpeg's 1 fps PNGs that way).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +47,84 @@ def write_clip(path: str | os.PathLike[str], *, frames: int = 8, width: int = 64
             y0, x0 = pad + i * dy, pad + i * dx
             frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(texture[y0:y0 + height, x0:x0 + width]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def index_frame(index: int, *, width: int = 64, height: int = 48, block: int = 16) -> np.ndarray:
+    """An RGB frame showing ``index`` in binary: bit ``b`` is the ``b``-th ``block`` x ``block``
+    cell in row-major order, white for 1, black for 0 (64x48 at 16 px: 4 x 3 cells, 12 bits, up to
+    4,095). Full-contrast cells of 16 px survive H.264 at any sane quality."""
+    cols, rows = width // block, height // block
+    if not 0 <= index < 2 ** (cols * rows):
+        raise ValueError(f"index {index} does not fit in {cols * rows} bits ({width}x{height}, "
+                         f"{block} px cells)")
+    img = np.zeros((height, width, 3), dtype=np.uint8)
+    for bit in range(cols * rows):
+        if index >> bit & 1:
+            r, c = divmod(bit, cols)
+            img[r * block:(r + 1) * block, c * block:(c + 1) * block] = 255
+    return img
+
+
+def read_index(frame: np.ndarray, *, block: int = 16) -> int:
+    """The index :func:`index_frame` drew into ``frame`` (``(H, W, 3)``, any decode of it): each
+    cell's inner half is averaged and thresholded at mid-grey, so edge ringing does not count."""
+    height, width = frame.shape[:2]
+    cols, rows = width // block, height // block
+    m = block // 4
+    index = 0
+    for bit in range(cols * rows):
+        r, c = divmod(bit, cols)
+        cell = frame[r * block + m:(r + 1) * block - m, c * block + m:(c + 1) * block - m]
+        index |= int(cell.mean() > 127) << bit
+    return index
+
+
+def write_index_clip(path: str | os.PathLike[str], pts: Sequence[int], *,
+                     time_base: Fraction, rate: Fraction | int, width: int = 64, height: int = 48,
+                     bframes: bool = True, audio: tuple[float, float] | None = None,
+                     block: int = 16) -> Path:
+    """Write an H.264 clip (container from the suffix) whose frame ``i`` shows :func:`index_frame`
+    ``(i)`` and has presentation time ``pts[i] * time_base`` (any ascending ticks: a first pts
+    other than 0, irregular gaps). ``rate`` is the stream's nominal frame rate.
+
+    ``bframes``: libx264 at PyAV's defaults (preset medium: 3 B-frames, so decode order differs
+    from display order) or with ``bf=0``. ``audio``: ``(start, seconds)`` of silent AAC (mono,
+    16 kHz) in a second stream, e.g. starting before the video so that the container starts
+    earlier than the video stream."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.time_base = time_base
+        if not bframes:
+            stream.options = {"bf": "0"}
+        if audio is not None:
+            sound = container.add_stream("aac", rate=16000)
+            sound.layout = "mono"
+            start, seconds = audio
+            first, n = round(start * 16000), round(seconds * 16000)
+            for k in range(0, n, 1024):
+                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                                   layout="mono")
+                chunk.sample_rate, chunk.pts = 16000, first + k
+                chunk.time_base = Fraction(1, 16000)
+                for packet in sound.encode(chunk):
+                    container.mux(packet)
+            for packet in sound.encode():
+                container.mux(packet)
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(
+                index_frame(i, width=width, height=height, block=block), format="rgb24")
+            frame.pts, frame.time_base = p, time_base
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

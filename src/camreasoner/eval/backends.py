@@ -1,13 +1,21 @@
 """Inference engines behind ``camreasoner eval run``: transformers (CPU, one GPU) and vLLM (GPU
 nodes). Both take the same :class:`Request` (prompt text from :mod:`camreasoner.prompts`, frames
-from :mod:`camreasoner.vision`) and return the same :class:`Result`.
+from :mod:`camreasoner.vision`), feed the clip the same way (``video``: one video part;
+``frames``: one image part a sampled frame, the seed's evaluation) and return the same
+:class:`Result`, with the prompt's token count so the two can be compared.
 
-``p_yes`` — the probability of the "Yes" option — is read at the answer position: the prompt,
-then the generated response up to and including ``<answer>`` (or the whole response followed by
-``<answer>`` when the model wrote none) are fed back, and the next-token distribution is compared
-between the option letters. Tokenisers may merge the letter with the tag's ``>``, so the scored
-tokens are the first tokens at which "…<answer>A" and "…<answer>B" differ; ``p_yes`` is the
-softmax over those two logits. It is computed for yes/no items only.
+``p_yes``, the probability of "Yes", is computed for yes/no items in one of two ways
+(:data:`P_YES_METHODS`):
+
+- ``letters``: read at the answer position. The prompt, then the generated response up to and
+  including ``<answer>`` (or the whole response followed by ``<answer>`` when the model wrote
+  none) are fed back, and the next-token distribution is compared between the option letters.
+  Tokenisers may merge the letter with the tag's ``>``, so the scored tokens are the first tokens
+  at which "…<answer>A" and "…<answer>B" differ; ``p_yes`` is the softmax over those two logits.
+- ``yes_token``: CameraBench's official VQAScore: P("Yes") over the whole vocabulary at the first
+  generated token (for prompts asking for a bare Yes or No).
+
+A backend refuses a setting it cannot honour (:class:`BackendError`) instead of dropping it.
 """
 
 from __future__ import annotations
@@ -23,6 +31,12 @@ from camreasoner.video import SampledVideo
 log = logging.getLogger(__name__)
 
 ANSWER_TAG = "<answer>"
+P_YES_METHODS = ("letters", "yes_token", "off")
+YES_TEXT = "Yes"
+
+
+class BackendError(ValueError):
+    """A backend was asked for something it cannot do; the message names the setting."""
 
 
 @dataclass
@@ -38,6 +52,7 @@ class Result:
     response: str
     p_yes: float | None = None
     generated_tokens: int = 0
+    prompt_tokens: int = 0
 
 
 def answer_prefix(response: str) -> str:
@@ -57,17 +72,39 @@ def divergent_tokens(tokenizer, prefix: str, letters: tuple[str, ...]) -> tuple[
     return seqs[0][:k], [s[k] for s in seqs]
 
 
+def _check_p_yes(p_yes: str) -> str:
+    if p_yes not in P_YES_METHODS:
+        raise BackendError(f"p_yes={p_yes!r}: use one of {', '.join(P_YES_METHODS)}")
+    return p_yes
+
+
+def _check_vision_mode(vision_mode: str) -> bool:
+    if vision_mode not in ("video", "frames"):
+        raise BackendError(f"vision_mode={vision_mode!r}: use video or frames")
+    return vision_mode == "frames"
+
+
+def _yes_token(tokenizer) -> int:
+    """The token that starts "Yes" (t2v_metrics scores the first token of the answer text)."""
+    ids = tokenizer(YES_TEXT, add_special_tokens=False)["input_ids"]
+    if not ids:
+        raise BackendError(f"the tokenizer has no token for {YES_TEXT!r}")
+    return ids[0]
+
+
 class HFBackend:
-    """Batched ``generate`` with transformers (left padding, greedy unless told)."""
+    """Batched ``generate`` with transformers (left padding, greedy)."""
 
     name = "hf"
 
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto",
                  max_new_tokens: int = 512, attn_implementation: str | None = None,
-                 compute_p_yes: bool = True, vision_mode: str = "video"):
+                 p_yes: str = "letters", vision_mode: str = "video"):
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        self.p_yes_method = _check_p_yes(p_yes)
+        self.frames_mode = _check_vision_mode(vision_mode)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype == "auto":
@@ -82,8 +119,6 @@ class HFBackend:
             kw["attn_implementation"] = attn_implementation
         self.model = AutoModelForImageTextToText.from_pretrained(model_path, **kw).to(device).eval()
         self.max_new_tokens = max_new_tokens
-        self.compute_p_yes = compute_p_yes
-        self.frames_mode = vision_mode == "frames"
 
     def _chat(self, prompt: str, n_frames: int | None = None) -> str:
         from camreasoner.prompts import chat_messages
@@ -95,7 +130,7 @@ class HFBackend:
     def _inputs(self, texts: list[str], videos: list[SampledVideo]):
         from transformers.video_utils import VideoMetadata
 
-        if self.frames_mode:  # the clip as separate images (a model trained by the TRL backend)
+        if self.frames_mode:  # the clip as separate images, one a sampled frame
             return self.processor(
                 text=texts, images=[list(v.frames) for v in videos], padding=True,
                 return_tensors="pt").to(self.device)
@@ -109,21 +144,30 @@ class HFBackend:
 
         texts = [self._chat(r.prompt, len(r.video.frames)) for r in requests]
         inputs = self._inputs(texts, [r.video for r in requests])
+        prompt_tokens = [int(n) for n in inputs["attention_mask"].sum(dim=1)]
+        scores_wanted = self.p_yes_method == "yes_token"
         with torch.inference_mode():
             out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,
-                                      do_sample=False)
-        new = out[:, inputs["input_ids"].shape[1]:]
+                                      do_sample=False, output_scores=scores_wanted,
+                                      return_dict_in_generate=True)
+        new = out.sequences[:, inputs["input_ids"].shape[1]:]
         tok = self.processor.tokenizer
+        first_probs = (torch.softmax(out.scores[0].float(), dim=-1)[:, _yes_token(tok)]
+                       if scores_wanted else None)
         results = []
-        for row, req, text in zip(new, requests, texts):
+        for k, (row, req, text) in enumerate(zip(new, requests, texts)):
             n = int((row != tok.pad_token_id).sum())
             response = tok.decode(row, skip_special_tokens=True)
-            p_yes = (self._p_yes(text, response, req) if self.compute_p_yes and req.yes_no_letters
-                     else None)
-            results.append(Result(response=response, p_yes=p_yes, generated_tokens=n))
+            p_yes = None
+            if req.yes_no_letters and self.p_yes_method == "letters":
+                p_yes = self._p_yes_letters(text, response, req)
+            elif req.yes_no_letters and first_probs is not None:
+                p_yes = float(first_probs[k])
+            results.append(Result(response=response, p_yes=p_yes, generated_tokens=n,
+                                  prompt_tokens=prompt_tokens[k]))
         return results
 
-    def _p_yes(self, chat_text: str, response: str, req: Request) -> float:
+    def _p_yes_letters(self, chat_text: str, response: str, req: Request) -> float:
         import torch
 
         common, (no_tok, yes_tok) = divergent_tokens(self.processor.tokenizer,
@@ -148,25 +192,60 @@ class HFBackend:
 
 class VLLMBackend:
     """vLLM offline engine for GPU nodes: tensor parallel within a process; data parallel runs one
-    process per GPU group (``eval run --data-parallel N``)."""
+    process per GPU group (``eval run --data-parallel N``). ``engine`` replaces the ``vllm.LLM``
+    (tests pass a stub with its ``generate`` signature)."""
 
     name = "vllm"
 
     def __init__(self, model_path: str, tensor_parallel_size: int = 1, max_new_tokens: int = 512,
                  max_model_len: int = 16384, gpu_memory_utilization: float = 0.85,
-                 compute_p_yes: bool = True, seed: int = 0):
-        from transformers import AutoProcessor
-        from vllm import LLM, SamplingParams
+                 p_yes: str = "letters", seed: int = 0, vision_mode: str = "video",
+                 max_frames: int = 64, engine: Any = None, processor: Any = None):
+        self.p_yes_method = _check_p_yes(p_yes)
+        self.frames_mode = _check_vision_mode(vision_mode)
+        if processor is None:
+            from transformers import AutoProcessor
 
-        self.processor = AutoProcessor.from_pretrained(model_path)
-        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size,
-                       max_model_len=max_model_len, gpu_memory_utilization=gpu_memory_utilization,
-                       limit_mm_per_prompt={"video": 1}, seed=seed)
-        self.sampling = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-        self.scoring = SamplingParams(temperature=0.0, max_tokens=1, logprobs=20)
-        self.compute_p_yes = compute_p_yes
+            processor = AutoProcessor.from_pretrained(model_path)
+        self.processor = processor
+        # vLLM reserves encoder budget for at most this many items a prompt
+        limit = {"image": max_frames} if self.frames_mode else {"video": 1}
+        if engine is None:
+            from vllm import LLM
 
-    def _prompt(self, text: str, video: SampledVideo) -> dict:
+            engine = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size,
+                         max_model_len=max_model_len,
+                         gpu_memory_utilization=gpu_memory_utilization,
+                         limit_mm_per_prompt=limit, seed=seed)
+        self.llm = engine
+        self.limit_mm_per_prompt = limit
+        self.max_new_tokens = max_new_tokens
+        self.sampling = self._params(temperature=0.0, max_tokens=max_new_tokens,
+                                     logprobs=20 if self.p_yes_method == "yes_token" else None)
+        self.scoring = self._params(temperature=0.0, max_tokens=1, logprobs=20)
+
+    @staticmethod
+    def _params(**kw: Any):
+        try:
+            from vllm import SamplingParams
+        except ImportError:  # a stub engine in tests: the keyword arguments stand for them
+            return dict(kw)
+        return SamplingParams(**kw)
+
+    def chat_text(self, req: Request) -> str:
+        from camreasoner.prompts import chat_messages
+
+        n = len(req.video.frames) if self.frames_mode else None
+        return self.processor.apply_chat_template(chat_messages(req.prompt, n), tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def engine_prompt(self, text: str, video: SampledVideo) -> dict:
+        """One vLLM prompt: the chat text and the clip, as frames (images) or as a video."""
+        if self.frames_mode:
+            from PIL import Image
+
+            return {"prompt": text,
+                    "multi_modal_data": {"image": [Image.fromarray(f) for f in video.frames]}}
         return {
             "prompt": text,
             # vLLM's Qwen2.5-VL takes (frames, metadata) and skips its own sampling when
@@ -177,19 +256,22 @@ class VLLMBackend:
         }
 
     def generate(self, requests: list[Request]) -> list[Result]:
-        from camreasoner.prompts import chat_messages
-
-        texts = [self.processor.apply_chat_template(chat_messages(r.prompt), tokenize=False,
-                                                    add_generation_prompt=True) for r in requests]
-        outs = self.llm.generate([self._prompt(t, r.video) for t, r in zip(texts, requests)],
+        texts = [self.chat_text(r) for r in requests]
+        outs = self.llm.generate([self.engine_prompt(t, r.video) for t, r in zip(texts, requests)],
                                  self.sampling, use_tqdm=False)
-        results = [Result(response=o.outputs[0].text, generated_tokens=len(o.outputs[0].token_ids))
-                   for o in outs]
-        if self.compute_p_yes:
-            self._fill_p_yes(requests, texts, results)
+        results = [Result(response=o.outputs[0].text, generated_tokens=len(o.outputs[0].token_ids),
+                          prompt_tokens=len(o.prompt_token_ids)) for o in outs]
+        if self.p_yes_method == "letters":
+            self._fill_p_yes_letters(requests, texts, results)
+        elif self.p_yes_method == "yes_token":
+            yes = _yes_token(self.processor.tokenizer)
+            for req, o, res in zip(requests, outs, results):
+                if req.yes_no_letters:
+                    lp = o.outputs[0].logprobs[0] if o.outputs[0].logprobs else {}
+                    res.p_yes = float(np.exp(lp[yes].logprob)) if yes in lp else 0.0
         return results
 
-    def _fill_p_yes(self, requests, texts, results) -> None:
+    def _fill_p_yes_letters(self, requests, texts, results) -> None:
         tok = self.processor.tokenizer
         jobs, cands, score_prompts = [], [], []
         for i, (req, text, res) in enumerate(zip(requests, texts, results)):
@@ -198,7 +280,7 @@ class VLLMBackend:
             common, toks = divergent_tokens(tok, answer_prefix(res.response), req.yes_no_letters)
             jobs.append(i)
             cands.append(toks)
-            score_prompts.append(self._prompt(text + tok.decode(common), req.video))
+            score_prompts.append(self.engine_prompt(text + tok.decode(common), req.video))
         if not jobs:
             return
         outs = self.llm.generate(score_prompts, self.scoring, use_tqdm=False)
@@ -210,13 +292,21 @@ class VLLMBackend:
             results[i].p_yes = float(1.0 / (1.0 + np.exp(no_lp - yes_lp)))
 
 
+BACKENDS = {"hf": HFBackend, "vllm": VLLMBackend}
+
+
 def make_backend(name: str, model_path: str, **kw: Any):
-    if name == "hf":
-        return HFBackend(model_path, **{k: v for k, v in kw.items() if k in (
-            "device", "dtype", "max_new_tokens", "attn_implementation", "compute_p_yes",
-            "vision_mode")})
-    if name == "vllm":
-        return VLLMBackend(model_path, **{k: v for k, v in kw.items() if k in (
-            "tensor_parallel_size", "max_new_tokens", "max_model_len", "gpu_memory_utilization",
-            "compute_p_yes", "seed")})
-    raise ValueError(f"unknown backend {name!r}: use 'hf' or 'vllm'")
+    """The backend ``name`` with settings ``kw``; a setting the backend does not take is refused
+    (:class:`BackendError` naming it), never dropped."""
+    import inspect
+
+    try:
+        cls = BACKENDS[name]
+    except KeyError:
+        raise BackendError(f"unknown backend {name!r}: use {' or '.join(BACKENDS)}") from None
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "model_path"}
+    unknown = sorted(set(kw) - accepted)
+    if unknown:
+        raise BackendError(f"backend {name!r} cannot honour {', '.join(unknown)}; it takes "
+                           f"{', '.join(sorted(accepted))}")
+    return cls(model_path, **kw)

@@ -82,10 +82,10 @@ def permutation_files(items_path: str | os.PathLike[str], predictions_path: str 
                       rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
     """:func:`clip_permutation_test` on an item file and a predictions file, as the record that
     ``eval permute --out`` and the demo write (``permutation.json``; the report shows it)."""
-    from camreasoner.data.schema import read_items
+    from camreasoner.data.readers import load_items
     from camreasoner.eval.score import read_predictions
 
-    tests = clip_permutation_test(read_items(items_path), read_predictions(predictions_path),
+    tests = clip_permutation_test(load_items(items_path), read_predictions(predictions_path),
                                   rounds=rounds, seed=seed)
     return {"items": str(items_path), "predictions": str(predictions_path), "rounds": rounds,
             "seed": seed, "tests": tests}

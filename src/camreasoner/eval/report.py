@@ -1,7 +1,10 @@
 """``camreasoner eval report RUN [RUN ...] --out DIR``: tables, plots and a browsable HTML page.
 
+- ``table_binary_acc.{md,csv}``: binary accuracy per primitive and its mean, the paper's
+  CamReasoner row (answers read as the run's protocol reads them: ``answer_reading``).
 - ``table_binary.{md,csv}``: the seed's Table 1 layout — one row per run plus the chance row,
-  one column per primitive (AP, %) and ``Avg``.
+  one column per primitive (AP of the answers, %) and ``Avg``; a second row per run gives the AP
+  of ``p_yes`` where the run recorded it.
 - ``table_vqa.{md,csv}``: Table 2 — one row per run, one column per skill (accuracy, %) and
   ``Avg Overall``; ``table_vqa_pairs.md`` adds question/image/group accuracy.
 - ``table_mc.{md,csv}``: accuracy per task of other multiple-choice items.
@@ -25,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from camreasoner import taxonomy
-from camreasoner.answers import extract_letter, parse_response
-from camreasoner.data.schema import Item, read_items
+from camreasoner.answers import parse_response, read_answer
+from camreasoner.data.readers import load_items
+from camreasoner.data.schema import Item
 from camreasoner.eval.score import chance_predictions, read_predictions, score
 from camreasoner.vision import VisionSpec
 
@@ -66,12 +70,14 @@ def _write_table(out: Path, stem: str, header: list[str], rows: list[list[str]])
 def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
-    items = read_items(cfg["items"])
+    items = load_items(cfg["items"])
     preds = read_predictions(run_dir / "predictions.jsonl")
     # `camreasoner eval permute --out RUN/permutation.json` and the demo write this one
     perm = run_dir / "permutation.json"
+    reading = cfg.get("answer_reading", "strict")  # runs made before protocols read strictly
     return {"name": run_dir.name, "dir": run_dir, "config": cfg, "items": items,
-            "predictions": preds, "metrics": score(items, preds),
+            "predictions": preds, "reading": reading,
+            "metrics": score(items, preds, reading=reading),
             "permutation": json.loads(perm.read_text())["tests"] if perm.is_file() else None}
 
 
@@ -162,7 +168,7 @@ def _item_html(item: Item, runs: list[dict], strip: str | None) -> str:
         else:
             resp = pred.get("response") or ""
             parsed = parse_response(resp)
-            letter = extract_letter(resp, item.options, require_tags=False)
+            letter = read_answer(resp, item.options, run["reading"])
             right = letter == item.answer
             if parsed.observation is not None or parsed.think is not None:
                 body = (f"<div class='obs'><b>observation</b> {html.escape(parsed.observation or '')}"
@@ -250,6 +256,13 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
         present = sorted({t for r in runs for t in r["metrics"].get("binary", {}).get("per_task", {})},
                          key=lambda t: taxonomy.PRIMITIVE_NAMES.index(t))
         header = ["Model", *present, "Avg"]
+        acc_rows = []
+        for name, m in [(CHANCE, chance)] + [(r["name"], r["metrics"]) for r in runs]:
+            b = m.get("binary", {"per_task": {}, "avg_acc": None})
+            acc_rows.append([name, *(_fmt(b["per_task"].get(t, {}).get("acc")) for t in present),
+                             _fmt(b.get("avg_acc"))])
+        add("Binary classification: accuracy per primitive (%) — the paper's CamReasoner row "
+            "(chance: 'No' everywhere)", "table_binary_acc", header, acc_rows)
         rows = []
         for name, m in [(CHANCE, chance)] + [(r["name"], r["metrics"]) for r in runs]:
             b = m.get("binary", {"per_task": {}, "avg_ap": None})

@@ -4,8 +4,10 @@
 item finishes. A run killed at any point (SIGKILL included) and started again skips the items
 already written, so it ends with exactly the predictions of an uninterrupted run. The only repair
 ever made is cutting a last line the kill left half-written. ``RUN/config.json`` pins what the
-predictions mean (model, items' hash, backend, vision spec, instruction); resuming with a
-different one is refused.
+predictions mean (model, items' hash, backend, vision spec, prompt, generation length, p_yes
+method); resuming with a different one is refused. The settings start from a named protocol
+(:mod:`camreasoner.protocols`, default ``seed``) and ``eval score`` reads the answers the way the
+run's protocol does (``answer_reading``).
 
 A missing, empty or corrupt video fails only its own item: the line records ``error`` and the
 reason; ``--retry-errors`` tries those items again (a later line for an id replaces the earlier).
@@ -23,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from camreasoner import prompts
-from camreasoner.data.schema import DataError, Item, read_items, resolve_video
+from camreasoner.data.readers import load_items
+from camreasoner.data.schema import DataError, Item, resolve_video
 from camreasoner.eval.frames import FrameJob, prefetch, start_pool
-from camreasoner.vision import DEFAULT_VISION, VisionSpec
+from camreasoner.protocols import DEFAULT_PROTOCOL, SEED, EvalProtocol, eval_protocol
+from camreasoner.vision import VisionSpec
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +37,26 @@ PREDICTIONS = "predictions.jsonl"
 CONFIG = "config.json"
 SUMMARY = "summary.json"
 # Fields whose change makes old predictions mean something else.
-PINNED = ("model", "items_sha256", "backend", "vision", "instruction", "max_new_tokens",
+PINNED = ("model", "items_sha256", "backend", "vision", "prompt", "max_new_tokens", "p_yes",
           "shard_index", "num_shards")
 
 
 @dataclass
 class RunConfig:
+    """One evaluation run. :meth:`from_protocol` fills the protocol's settings; each can then be
+    changed on its own (the CLI's flags do)."""
+
     model: str
     items: str
     video_root: str
     backend: str = "hf"
-    vision: dict = field(default_factory=DEFAULT_VISION.to_dict)
-    instruction: str = prompts.DEFAULT_INSTRUCTION
-    max_new_tokens: int = 512
+    protocol: str = DEFAULT_PROTOCOL
+    vision: dict = field(default_factory=SEED.eval.vision.to_dict)
+    prompt: str = SEED.eval.prompt  # a prompts.EVAL_PROMPTS name
+    max_new_tokens: int = SEED.eval.max_new_tokens
+    max_model_len: int = SEED.eval.max_model_len  # vLLM's context length
+    p_yes: str = SEED.eval.p_yes  # letters | yes_token | off
+    answer_reading: str = SEED.eval.answer_reading  # how eval score reads the answers
     batch_size: int = 8
     workers: int = 2
     cache_dir: str | None = None
@@ -53,6 +64,22 @@ class RunConfig:
     num_shards: int = 1
     items_sha256: str = ""
     backend_kwargs: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_protocol(cls, name: str, **kw: Any) -> RunConfig:
+        p: EvalProtocol = eval_protocol(name)
+        base = {"protocol": name, "vision": p.vision.to_dict(), "prompt": p.prompt,
+                "max_new_tokens": p.max_new_tokens, "max_model_len": p.max_model_len,
+                "p_yes": p.p_yes, "answer_reading": p.answer_reading}
+        return cls(**{**base, **kw})
+
+    def backend_settings(self, spec: VisionSpec) -> dict[str, Any]:
+        """What the backend is built with: the run's settings, then ``backend_kwargs``."""
+        kw: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "vision_mode": spec.mode,
+                              "p_yes": self.p_yes}
+        if self.backend == "vllm":  # transformers has no context length to set
+            kw.update(max_model_len=self.max_model_len, max_frames=spec.max_frames)
+        return {**kw, **self.backend_kwargs}
 
 
 def repair_tail(path: Path) -> int:
@@ -111,7 +138,7 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
     cfg.items_sha256 = sha256_file(cfg.items)
     _check_config(run_dir, cfg)
     spec = VisionSpec(**cfg.vision)
-    items = shard(read_items(cfg.items), cfg.shard_index, cfg.num_shards)
+    items = shard(load_items(cfg.items), cfg.shard_index, cfg.num_shards)
     pred_path = run_dir / PREDICTIONS
     cut = repair_tail(pred_path)
     if cut:
@@ -140,8 +167,7 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
     n_run = 0
     pool = start_pool(cfg.workers) if jobs else None  # starts while the model loads
     if pending and backend is None:
-        backend = make_backend(cfg.backend, cfg.model, max_new_tokens=cfg.max_new_tokens,
-                               vision_mode=spec.mode, **cfg.backend_kwargs)
+        backend = make_backend(cfg.backend, cfg.model, **cfg.backend_settings(spec))
     t0 = time.monotonic()  # after the model load: items/s measures answering, not start-up
     bar = tqdm(total=len(pending), desc="eval", unit="item", disable=not progress)
     with open(pred_path, "a", encoding="utf-8") as f:
@@ -161,7 +187,8 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
                 return
             for req, res in zip(batch, backend.generate(batch), strict=True):
                 write({"id": req.id, "response": res.response, "p_yes": res.p_yes,
-                       "generated_tokens": res.generated_tokens})
+                       "generated_tokens": res.generated_tokens,
+                       "prompt_tokens": res.prompt_tokens})
                 n_tokens += res.generated_tokens
                 n_run += 1
             bar.update(len(batch))
@@ -174,7 +201,7 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
                 write({"id": key, "response": None, "error": error})
                 bar.update(1)
                 continue
-            batch.append(Request(item.id, prompts.render_item_prompt(item, cfg.instruction),
+            batch.append(Request(item.id, prompts.render_eval_prompt(item, cfg.prompt),
                                  video, yes_no_letters(item)))
             if len(batch) >= cfg.batch_size:
                 flush_batch()
@@ -218,8 +245,10 @@ def run_data_parallel(cfg: RunConfig, out: str | os.PathLike[str], num_procs: in
         args = [sys.executable, "-m", "camreasoner", "eval", "run", "--model", cfg.model,
                 "--items", cfg.items, "--video-root", cfg.video_root, "--backend", cfg.backend,
                 "--out", str(run_dir / f"shard-{i}"), "--batch-size", str(cfg.batch_size),
-                "--workers", str(cfg.workers), "--max-new-tokens", str(cfg.max_new_tokens),
-                "--instruction", cfg.instruction, "--vision-json", json.dumps(cfg.vision),
+                "--workers", str(cfg.workers), "--protocol", cfg.protocol,
+                "--max-new-tokens", str(cfg.max_new_tokens),
+                "--max-model-len", str(cfg.max_model_len), "--p-yes", cfg.p_yes,
+                "--prompt", cfg.prompt, "--vision-json", json.dumps(cfg.vision),
                 "--shard-index", str(i), "--num-shards", str(num_procs), "--no-progress",
                 *(["--cache-dir", cfg.cache_dir] if cfg.cache_dir else []),
                 *(["--retry-errors"] if retry_errors else []), *(extra_args or [])]
@@ -236,7 +265,7 @@ def merge_shards(items_path: str, run_dir: Path, num_shards: int) -> dict[str, A
     merged: dict[str, dict] = {}
     for i in range(num_shards):
         merged.update(load_done(run_dir / f"shard-{i}" / PREDICTIONS, retry_errors=False))
-    items = read_items(items_path)
+    items = load_items(items_path)
     order = [i.id for i in items if i.id in merged]
     tmp = run_dir / (PREDICTIONS + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from camreasoner import taxonomy
-from camreasoner.answers import extract_letter
+from camreasoner.answers import read_answer
 from camreasoner.data.schema import VQA_ROLES, DataError, Item
 from camreasoner.eval.metrics import average_precision, roc_auc
 from camreasoner.prompts import split_option
@@ -87,13 +87,16 @@ def yes_no_letters(item: Item) -> tuple[str, str] | None:
     return no, yes
 
 
-def _judge(item: Item, pred: dict | None, strict_format: bool) -> tuple[str | None, str]:
-    """(letter or None, status) with status in ok / missing / error / parse_failure."""
+def judge(item: Item, pred: dict | None, strict_format: bool = False,
+          reading: str = "strict") -> tuple[str | None, str]:
+    """(letter or None, status) with status in ok / missing / error / parse_failure; the letter
+    as ``reading`` reads it (:func:`camreasoner.answers.read_answer`)."""
     if pred is None:
         return None, "missing"
     if pred.get("error"):
         return None, "error"
-    letter = extract_letter(pred.get("response", ""), item.options, require_tags=strict_format)
+    letter = read_answer(pred.get("response") or "", item.options, reading,
+                         require_tags=strict_format)
     return letter, ("ok" if letter is not None else "parse_failure")
 
 
@@ -116,7 +119,7 @@ def _count(counts: dict[str, int], status: str) -> None:
 
 
 def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
-          strict_format: bool = False) -> dict[str, Any]:
+          strict_format: bool = False, reading: str = "strict") -> dict[str, Any]:
     items = list(items)
     primitive_names = set(taxonomy.PRIMITIVE_NAMES)
     binary: dict[str, list[tuple[int, float, float | None]]] = defaultdict(list)
@@ -131,7 +134,7 @@ def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
 
     for item in items:
         pred = predictions.get(item.id)
-        letter, status = _judge(item, pred, strict_format)
+        letter, status = judge(item, pred, strict_format, reading)
         correct = letter == item.answer
         yl = yes_letter(item) if item.options else None
         if item.skill is None and item.task in primitive_names and yl is not None:
@@ -174,6 +177,8 @@ def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
         aps_prob = [v["ap_prob"] for v in defined]
         metrics["binary"] = {
             "per_task": per_task,
+            # the paper's CamReasoner row: accuracy per primitive, unweighted mean
+            "avg_acc": round(float(np.mean([v["acc"] for v in per_task.values()])), 4),
             "avg_ap": round(float(np.mean(aps)), 4) if aps else None,
             "avg_ap_prob": (round(float(np.mean(aps_prob)), 4)
                             if aps_prob and all(a is not None for a in aps_prob) else None),
@@ -244,14 +249,16 @@ def chance_predictions(items: Iterable[Item]) -> dict[str, dict[str, Any]]:
 
 
 def score_files(items_path: str | os.PathLike[str], predictions_path: str | os.PathLike[str],
-                strict_format: bool = False, config: dict | None = None) -> dict[str, Any]:
+                strict_format: bool = False, config: dict | None = None,
+                reading: str = "strict") -> dict[str, Any]:
     from camreasoner.data.benchmark import sha256_file
-    from camreasoner.data.schema import read_items
+    from camreasoner.data.readers import load_items
 
-    items = read_items(items_path)
-    metrics = score(items, read_predictions(predictions_path), strict_format)
+    items = load_items(items_path)
+    metrics = score(items, read_predictions(predictions_path), strict_format, reading)
     metrics["items_file"] = str(items_path)
     metrics["items_sha256"] = sha256_file(items_path)
-    metrics["config"] = {"strict_format": strict_format, **(config or {})}
+    metrics["config"] = {"strict_format": strict_format, "answer_reading": reading,
+                         **(config or {})}
     return metrics
 

@@ -3,9 +3,12 @@ checkpoint into a Hugging Face folder that ``camreasoner eval run`` loads.
 
 Steps:
 1. Data: ``TRAIN_FILE``/``VAL_FILE`` may be verl parquet (used as is), our item files
-   (``.jsonl``) or CamReasoner/OneThinker JSON (``.json``, e.g. CamReasoning-RL-38k); the latter
-   two are converted to parquet under the output folder with ``VIDEO_ROOT`` and checked first
-   (``camreasoner data check``: the run stops listing bad items instead of failing hours later).
+   (``.jsonl``) or the seed's JSON (``.json``: its RL file CamReasoning-RL-38k, or its evaluation
+   files); the latter two are checked (``camreasoner data check``: the run stops listing every bad
+   record instead of failing hours later) and converted to parquet under the output folder with
+   ``VIDEO_ROOT``, in the protocol's input form (``seed``: 1 fps frames as images fitted into
+   16,384 tokens with the model's processor; ``camreasoner``: videos). Without ``VAL_FILE`` verl
+   gets a seeded sample of :data:`VAL_SAMPLE` training rows (both recipes leave validation off).
 2. ``python -m verl.trainer.main_ppo --config-path EasyR1 --config-name RECIPE`` with the model,
    data, GPU and output overrides, then the user's Hydra overrides (last wins).
 3. ``python -m verl.model_merger merge --backend fsdp`` on the newest ``global_step_*/actor`` into
@@ -28,12 +31,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from camreasoner.protocols import DEFAULT_PROTOCOL, protocol
 from camreasoner.rl import verl_logs
 from camreasoner.vision import VisionSpec, vision_preset
 
 log = logging.getLogger(__name__)
 
 REPO_RECIPES = Path(__file__).resolve().parents[3] / "EasyR1"
+VAL_SAMPLE = 128  # rows of the training parquet given to verl as its (unused) validation set
 
 
 @dataclass
@@ -42,48 +47,74 @@ class VerlLaunch:
     train_file: str
     val_file: str | None
     output_dir: str
-    recipe: str = "qwen2_5_vl_7b_grpo"
+    recipe: str | None = None  # None: the protocol's (camreasoner.protocols)
     recipes_dir: str = str(REPO_RECIPES)
     video_root: str | None = None
     n_gpus: int = 8
     n_nodes: int = 1
     tensor_parallel: int = 1
-    # written into converted parquet: a camreasoner.vision preset name, or the spec itself
-    vision: str | VisionSpec = "default"
+    protocol: str = DEFAULT_PROTOCOL
+    # written into converted parquet: None (the protocol's), a camreasoner.vision preset name,
+    # or the spec itself
+    vision: str | VisionSpec | None = None
+    workers: int = 8  # frame-decoding processes for the conversion
     overrides: list[str] = field(default_factory=list)
+
+    def recipe_name(self) -> str:
+        return self.recipe or protocol(self.protocol).rl.recipe
+
+    def vision_spec(self) -> VisionSpec:
+        if self.vision is None:
+            return protocol(self.protocol).rl.vision
+        return self.vision if isinstance(self.vision, VisionSpec) else vision_preset(self.vision)
 
 
 def prepare_parquet(path: str, video_root: str | None, out_dir: Path, name: str,
-                    check: bool = True, vision: str | VisionSpec = "default") -> str:
-    """Parquet as is; items or OneThinker JSON converted (and checked) to ``out_dir/name``."""
+                    cfg: VerlLaunch, check: bool = True) -> str:
+    """Parquet as is; items or the seed's JSON checked and converted to ``out_dir/name``."""
     if path.endswith(".parquet"):
         return path
-    from camreasoner.data import readers
+    from camreasoner.data.check import check_file, format_report
     from camreasoner.data.convert import write_verl_parquet
-    from camreasoner.data.schema import DataError, read_items, write_items
+    from camreasoner.data.readers import read_records
+    from camreasoner.data.schema import DataError
 
     if not video_root:
         raise DataError(f"{path} is not parquet: VIDEO_ROOT is needed to convert it")
-    items = read_items(path) if path.endswith(".jsonl") else readers.read_onethinker(path)
-    out_dir.mkdir(parents=True, exist_ok=True)
     if check:
-        from camreasoner.data.check import check_items, format_report
-
-        tmp = out_dir / f"{name}.items.jsonl"
-        write_items(tmp, items)
-        report = check_items(tmp, video_root)
+        report = check_file(path, video_root)
         if not report.ok:
-            raise DataError(f"bad RL items, fix or drop them before training:\n"
+            raise DataError(f"bad RL records, fix or drop them before training:\n"
                             f"{format_report(report)}")
+    items = read_records(path).items
+    spec = cfg.vision_spec()
     target = out_dir / f"{name}.parquet"
-    spec = vision if isinstance(vision, VisionSpec) else vision_preset(vision)
-    write_verl_parquet(items, target, video_root, spec)
+    rl = protocol(cfg.protocol).rl
+    n, _ = write_verl_parquet(
+        items, target, video_root, spec, model=cfg.model, workers=cfg.workers,
+        max_prompt_tokens=rl.max_prompt_tokens if spec.mode == "frames" else None,
+        frames_dir=out_dir / f"{name}_frames")
+    log.info("%s: %d records -> %s (%s, %s input)", path, n, target, cfg.protocol, spec.mode)
     return str(target)
+
+
+def sample_parquet(path: str, out: Path, n: int = VAL_SAMPLE, seed: int = 0) -> str:
+    """A seeded sample of ``n`` rows of a parquet file (all of them when it has fewer)."""
+    import random
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    rows = sorted(random.Random(seed).sample(range(table.num_rows), min(n, table.num_rows)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.take(rows), out)
+    return str(out)
 
 
 def verl_command(cfg: VerlLaunch, train: str, val: str | None) -> list[str]:
     args = [sys.executable, "-m", "verl.trainer.main_ppo",
-            f"--config-path={Path(cfg.recipes_dir).resolve()}", f"--config-name={cfg.recipe}",
+            f"--config-path={Path(cfg.recipes_dir).resolve()}",
+            f"--config-name={cfg.recipe_name()}",
             f"actor_rollout_ref.model.path={cfg.model}",
             f"data.train_files={train}",
             f"data.val_files={val or train}",
@@ -98,12 +129,14 @@ def reward_weights(cfg: VerlLaunch) -> dict[str, float]:
     """The reward weights the run used: the recipe's ``reward_kwargs`` after the overrides."""
     from hydra import compose, initialize_config_dir
 
-    from camreasoner.rewards import DEFAULT_WEIGHTS
+    from camreasoner.rewards import DEFAULT_WEIGHTS, SEED_WEIGHTS
 
     with initialize_config_dir(config_dir=str(Path(cfg.recipes_dir).resolve()),
                                version_base=None):
-        conf = compose(config_name=cfg.recipe, overrides=list(cfg.overrides))
+        conf = compose(config_name=cfg.recipe_name(), overrides=list(cfg.overrides))
     kw = conf.reward.custom_reward_function.get("reward_kwargs") or {}
+    if kw.get("protocol") == "seed":  # 0.9 accuracy + 0.1 format, no consistency term
+        return dict(SEED_WEIGHTS)
     weights = dict(kw.get("weights") or DEFAULT_WEIGHTS)
     return {name: float(kw.get(f"w_{name}", w)) for name, w in weights.items()}
 
@@ -136,10 +169,9 @@ def environment() -> dict[str, str]:
 
 def run(cfg: VerlLaunch, dry_run: bool = False) -> Path | None:
     out = Path(cfg.output_dir)
-    train = prepare_parquet(cfg.train_file, cfg.video_root, out / "data", "train",
-                            vision=cfg.vision)
-    val = (prepare_parquet(cfg.val_file, cfg.video_root, out / "data", "val", vision=cfg.vision)
-           if cfg.val_file else None)
+    train = prepare_parquet(cfg.train_file, cfg.video_root, out / "data", "train", cfg)
+    val = (prepare_parquet(cfg.val_file, cfg.video_root, out / "data", "val", cfg)
+           if cfg.val_file else sample_parquet(train, out / "data" / "val_sample.parquet"))
     cmd = verl_command(cfg, train, val)
     log.info("verl: %s", " ".join(cmd))
     if dry_run:
