@@ -20,15 +20,26 @@ VISION_7B = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_h
              "window_size": 112, "tokens_per_second": 2, "patch_size": 14,
              "spatial_merge_size": 2, "temporal_patch_size": 2}
 MIN_PIXELS, MAX_PIXELS = 16 * 784, 144 * 784  # 12,544 .. 112,896 = 448x252
+# Qwen2.5-VL-3B-Instruct's config.json: a 36-layer 2048-wide LM with tied embeddings under the
+# same ViT (its merger projects to 2048).
+TEXT_3B = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008,
+           "num_hidden_layers": 36, "num_attention_heads": 16, "num_key_value_heads": 2,
+           "max_position_embeddings": 128000, "tie_word_embeddings": True,
+           "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0,
+                               "mrope_section": [16, 24, 24]}}
+VISION_3B = {**VISION_7B, "out_hidden_size": 2048}
+SHAPES = {"7b": (TEXT_7B, VISION_7B), "3b": (TEXT_3B, VISION_3B)}
 
 
-def build_model(tmp: Path, layers: int | None = None,
-                in_tokenizer: bool = False) -> tuple[Path, int]:
+def build_model(tmp: Path, layers: int | None = None, in_tokenizer: bool = False,
+                min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS,
+                name: str = "model7b", size: str = "7b") -> tuple[Path, int]:
     """Write the model (bf16 safetensors), tokenizer and processor to ``tmp/model7b``; return the
     folder and the parameter count. Built on the GPU: random init of 8B parameters on the CPU
     takes minutes. ``in_tokenizer``: LM-head rows of ids the tokenizer lacks are zeroed, so greedy
     decoding (the max over ~1,000 random logits is > 0 almost surely) emits only ids that
-    detokenise, which vLLM's detokenizer needs."""
+    detokenise, which vLLM's detokenizer needs. ``min_pixels``/``max_pixels``: the processor's
+    bounds (Qwen2.5-VL's own, 3,136 and 12,845,056, keep full-resolution frames whole)."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor, Qwen2_5_VLConfig
 
@@ -40,11 +51,13 @@ def build_model(tmp: Path, layers: int | None = None,
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>",
                                                       "<|vision_start|>", "<|vision_end|>",
                                                       "<|im_end|>", "<|endoftext|>")}
-    text = {**TEXT_7B, "num_hidden_layers": layers or TEXT_7B["num_hidden_layers"],
+    text_shape, vision_shape = SHAPES[size]
+    text = {**text_shape, "num_hidden_layers": layers or text_shape["num_hidden_layers"],
             "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
             "bos_token_id": ids["<|endoftext|>"]}
     cfg = Qwen2_5_VLConfig(
-        text_config=text, vision_config=VISION_7B,
+        text_config=text, vision_config=vision_shape,
+        tie_word_embeddings=text_shape.get("tie_word_embeddings", False),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
     )
@@ -54,10 +67,11 @@ def build_model(tmp: Path, layers: int | None = None,
     if in_tokenizer:
         with torch.no_grad():
             model.lm_head.weight[len(tok):] = 0
-    out = tmp / "model7b"
+    out = tmp / name
     model.save_pretrained(out)
-    proc.video_processor.min_pixels = proc.image_processor.min_pixels = MIN_PIXELS
-    proc.video_processor.max_pixels = proc.image_processor.max_pixels = MAX_PIXELS
+    for p in (proc.video_processor, proc.image_processor):
+        p.min_pixels, p.max_pixels = min_pixels, max_pixels
+        p.size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
     proc.save_pretrained(out)
     n = sum(p.numel() for p in model.parameters())
     del model
@@ -88,8 +102,9 @@ def cuda_timed(fn):
 
     import torch
 
-    torch.cuda.synchronize()
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
     t = time.perf_counter()
     out = fn()
-    torch.cuda.synchronize()
+    sync()
     return out, time.perf_counter() - t

@@ -35,7 +35,8 @@ from pathlib import Path
 
 log = logging.getLogger("bench_sft")
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_full_sft.yaml"
+RECIPES = {"7b": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_full_sft_camreasoner.yaml",
+           "3b": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_3b_full_sft.yaml"}
 PEAK_TFLOPS = 798.0
 FRAMES, WIDTH, HEIGHT, FPS = 32, 448, 252, 2
 
@@ -64,6 +65,34 @@ ARMS = {
     # The ViT trained too (FLOP-equal to plain); without checkpointing it does not fit in 80 GB.
     "lf_liger_vit_ckpt": {"kind": "lf", "enable_liger_kernel": True, "freeze_vision_tower": False,
                           "freeze_multi_modal_projector": False},
+    # --size 3b (the seed's 3B recipe with AdamW): the recipe as it is, then what LF offers
+    "lf3b_seed": {"kind": "lf", "recipe_defaults": True},
+    "lf3b_liger": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True},
+    "lf3b_liger_bs8": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                       "per_device_train_batch_size": 8},
+    "lf3b_liger_bs16": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                        "per_device_train_batch_size": 16},
+    "lf3b_liger_nockpt_bs8": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                              "per_device_train_batch_size": 8,
+                              "disable_gradient_checkpointing": True},
+    "lf3b_liger_bs32": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                        "per_device_train_batch_size": 32},
+    "lf3b_liger_bs64": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                        "per_device_train_batch_size": 64},
+    "lf3b_liger_nockpt_bs32": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                               "per_device_train_batch_size": 32,
+                               "disable_gradient_checkpointing": True},
+    "lf3b_liger_nockpt_bs16": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                               "per_device_train_batch_size": 16,
+                               "disable_gradient_checkpointing": True},
+    "lf3b_liger_bs32_compile": {"kind": "lf", "recipe_defaults": True,
+                                "enable_liger_kernel": True, "per_device_train_batch_size": 32,
+                                "torch_compile": True},
+    "lf3b_pack": {"kind": "lf", "recipe_defaults": True, "packing": True, "neat_packing": True,
+                  "cutoff_len": 16384, "per_device_train_batch_size": 1},
+    "lf3b_liger_pack": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                        "packing": True, "neat_packing": True, "cutoff_len": 8192,
+                        "per_device_train_batch_size": 1},
 }
 
 
@@ -184,14 +213,14 @@ def run_plain(model_dir: Path, work: Path, arm: dict, steps: int, warmup: int) -
 
 
 def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup: int,
-           extra: dict, out: Path) -> None:
+           extra: dict, out: Path, size: str = "7b") -> None:
     """Writes the result to ``out`` and exits the process at the end of training."""
     import yaml
     from transformers import TrainerCallback
 
     from llamafactory.train.tuner import run_exp
 
-    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe = yaml.safe_load(RECIPES[size].read_text())
     recipe.pop("deepspeed")
     overrides = {k: v for k, v in arm.items() if k not in ("kind", "recipe_defaults")}
     base = {} if arm.get("recipe_defaults") else SEED_SETTINGS
@@ -199,7 +228,9 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
             "dataset_dir": str(work / "data"), "media_dir": str(work / "data"),
             "output_dir": str(work / f"out_{name}"), "overwrite_output_dir": True,
             "max_steps": warmup + steps, "save_strategy": "no", "logging_steps": 1,
-            "plot_loss": False, "report_to": "none", "optim": "sgd", "warmup_steps": 0,
+            "plot_loss": False, "report_to": "none", "warmup_steps": 0, "warmup_ratio": 0.0,
+            # the 7B's AdamW state (66 GB) does not fit one GPU beside the model: SGD there
+            **({"optim": "sgd"} if size == "7b" else {}),
             "gradient_accumulation_steps": 1, "preprocessing_num_workers": 8,
             "dataloader_num_workers": 4, **base, **overrides, **extra}
     train_vision = not lf_args.get("freeze_vision_tower", True)
@@ -209,6 +240,9 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
         def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
             ds = train_dataloader.dataset
             result["tokens_per_sample"] = len(ds[0]["input_ids"])
+            video_id = json.loads((model_dir / "config.json").read_text())["video_token_id"]
+            result["video_tokens_per_sample"] = sum(1 for t in ds[0]["input_ids"]
+                                                    if t == video_id)
             self.t0 = None
 
         def on_step_begin(self, args, state, control, **kw):
@@ -237,12 +271,12 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
 
 
 def child(name: str, model_dir: Path, work: Path, steps: int, warmup: int, out: Path,
-          extra: dict) -> None:
+          extra: dict, size: str = "7b") -> None:
     arm = ARMS[name]
     if arm["kind"] == "plain":
         out.write_text(json.dumps(run_plain(model_dir, work, arm, steps, warmup)))
     else:
-        run_lf(model_dir, work, name, arm, steps, warmup, extra, out)
+        run_lf(model_dir, work, name, arm, steps, warmup, extra, out, size)
 
 
 # ----------------------------------------------------------------------------- parent
@@ -258,17 +292,19 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra LF setting for every lf arm (YAML value), e.g. --set torch_compile=true")
     ap.add_argument("--out-json")
+    ap.add_argument("--size", choices=("7b", "3b"), default="7b",
+                    help="model shape and recipe: 7b (ours, SGD) or 3b (the seed's, AdamW)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_sft_"))
-    model_dir = work / "model7b"
+    model_dir = work / f"model{args.size}"
     import yaml
 
     extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.child:
         child(args.child, model_dir, work, args.steps, args.warmup, work / f"{args.child}.json",
-              extra)
+              extra, args.size)
         return
 
     import torch
@@ -283,7 +319,7 @@ def main() -> None:
     rows = max(ARMS[n].get("per_device_train_batch_size", 1) for n in names) * (args.steps + args.warmup)
     conv = write_inputs(work, rows)
     (work / "conv.json").write_text(json.dumps(conv))
-    _, n_params = build_model(work, args.layers)
+    _, n_params = build_model(work, args.layers, name=model_dir.name, size=args.size)
     torch.cuda.empty_cache()
     cfg = json.loads((model_dir / "config.json").read_text())
     gpu = torch.cuda.get_device_name()
@@ -294,7 +330,7 @@ def main() -> None:
     for name in names:
         t = time.perf_counter()
         cmd = [sys.executable, __file__, "--child", name, "--work", str(work),
-               "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--steps", str(args.steps), "--warmup", str(args.warmup), "--size", args.size,
                *(f"--set={kv}" for kv in args.set)]
         env = {**os.environ, "DISABLE_VERSION_CHECK": "1", "TOKENIZERS_PARALLELISM": "false"}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -320,7 +356,7 @@ def main() -> None:
                 {"gpu": gpu, "params": n_params, "arms": results,
                  "settings": {n: ARMS[n] for n in names}}, indent=2))
 
-    print(f"\n{gpu}: random Qwen2.5-VL-7B-shaped ({n_params / 1e9:.2f}B params), one sample = "
+    print(f"\n{gpu}: random Qwen2.5-VL-{args.size.upper()}-shaped ({n_params / 1e9:.2f}B params), one sample = "
           f"{FRAMES} frames {WIDTH}x{HEIGHT} + O-T-A text; median of {args.steps} steps after "
           f"{args.warmup} warm-up")
     print("| arm | settings | tokens/step | step s | tokens/s | MFU | peak GiB | loss |")

@@ -170,3 +170,50 @@ def test_hf_frames_mode_counts_and_p_yes_match_direct_logits(tiny_model, request
         logits = hf.model(**inputs).logits[0, -1].float()
     yes = hf.processor.tokenizer("Yes", add_special_tokens=False)["input_ids"][0]
     assert res.p_yes == pytest.approx(float(torch.softmax(logits, -1)[yes]), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def answering_model(tiny_model, request_, tmp_path_factory):
+    """The tiny model taught (teacher forcing, one sample) to answer the request in O-T-A form."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from camreasoner.prompts import chat_messages
+
+    proc = AutoProcessor.from_pretrained(tiny_model)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    chat = proc.apply_chat_template(chat_messages(request_.prompt, len(request_.video.frames)),
+                                    tokenize=False, add_generation_prompt=True)
+    images = list(request_.video.frames)
+    n = proc(text=[chat], images=images, return_tensors="pt")["input_ids"].shape[1]
+    enc = proc(text=[chat + "<observation>o</observation><think>t</think><answer>B</answer>"
+                     "<|im_end|>"], images=images, return_tensors="pt")
+    labels = enc["input_ids"].clone()
+    labels[:, :n] = -100
+    torch.manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        loss = model(**enc, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = tmp_path_factory.mktemp("answering")
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+    return out
+
+
+def test_hf_p_yes_is_read_from_the_generation_as_a_second_pass_would_give_it(answering_model,
+                                                                              request_):
+    hf = HFBackend(str(answering_model), device="cpu", max_new_tokens=32, p_yes="letters",
+                   vision_mode="frames")
+    (res,) = hf.generate([request_, request_])[:1]
+    assert "<answer>" in res.response
+    assert (hf.p_yes_from_generation, hf.p_yes_extra_passes) == (2, 0)
+    text = hf._chat(request_.prompt, len(request_.video.frames))
+    assert res.p_yes == pytest.approx(hf._p_yes_letters(text, res.response, request_), abs=1e-5)
+    # a response that never wrote <answer>: the second pass, as before
+    hf.max_new_tokens = 3
+    (short,) = hf.generate([request_])
+    assert "<answer>" not in short.response and hf.p_yes_extra_passes == 1
+    assert short.p_yes == pytest.approx(hf._p_yes_letters(text, short.response, request_),
+                                        abs=1e-6)

@@ -7,7 +7,10 @@
 # checkpoint merged to Hugging Face), eval (`eval run --backend vllm` on the merged model),
 # bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items),
 # bench7b (the same on a random 7B-shaped model), demo_rl / demo (the gpu_video demo's RL stage,
-# then the rest; each call <= 10 minutes). A failing step is reported and the next one runs.
+# then the rest; each call <= 10 minutes), frames7b (issue #17: the seed's 64 frames as images,
+# vLLM vs transformers prompt tokens), pyes7b (issue #20: p_yes cost in both backends), sft3b
+# (issue #20: the seed's 3B SFT recipe's throughput). A failing step is reported and the next
+# one runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-/tmp/out}
@@ -79,6 +82,17 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
         demo) step demo python3 -m camreasoner demo --preset gpu_video --out "$DEMO"
             [[ -d $DEMO/report ]] && tar czf "$OUT/demo_report.tgz" -C "$DEMO" report \
                 summary.json rl/rewards.json || true ;;
+        frames7b)  # issue #17: the seed's 64 frames of 1280x720 as images, vLLM vs transformers
+            step frames7b python3 benchmarks/check_frames_engines.py --work-dir "$WORK/q7b" \
+                --out-json "$OUT/frames7b.json" ;;
+        pyes7b)  # issue #20: p_yes off vs on, both backends, the same 7B-shaped model
+            step pyes7b python3 benchmarks/bench_p_yes.py --work-dir "$WORK/q7b" \
+                --items "${PYES_ITEMS:-64}" --new-tokens "${PYES_TOKENS:-256}" \
+                --out-json "$OUT/pyes7b.json" ;;
+        sft3b)  # issue #20: the seed's 3B full SFT recipe with AdamW, and what LF offers
+            step sft3b python3 benchmarks/bench_sft_throughput.py --size 3b \
+                --arms "${SFT3B_ARMS:-lf3b_seed,lf3b_liger,lf3b_liger_bs8,lf3b_liger_bs16}" \
+                --steps 6 --warmup 2 --work "$WORK/sft3b" --out-json "$OUT/sft3b.json" ;;
         *) echo "unknown step $s" >&2; status=2 ;;
     esac
 done

@@ -92,6 +92,61 @@ def _yes_token(tokenizer) -> int:
     return ids[0]
 
 
+def letter_candidates(tokenizer, letters: list[str]) -> list[int]:
+    """The tokens an answer letter can start with right after ``<answer>``: the letter alone and
+    the letter merged with the tag's ``>`` (tokenisers do both); what the generation keeps the
+    logits of for ``letters`` p_yes."""
+    ids: set[int] = set()
+    for letter in letters:
+        ids.update(tokenizer(letter, add_special_tokens=False)["input_ids"][:1])
+        _, firsts = divergent_tokens(tokenizer, ANSWER_TAG, (letter, "#"))
+        ids.add(firsts[0])
+    return sorted(ids)
+
+
+class _CaptureLogits:
+    """A logits processor that changes nothing and keeps, at every generated position, the
+    logits of a few candidate tokens (the answer letters: :func:`letter_candidates`), and at the
+    first position the log-probability of ``yes_id`` over the whole vocabulary. With the greedy
+    config it is the only processor, so these are the model's raw logits: p_yes then costs no
+    pass beyond the generation (``p_yes`` ``letters``: the position after the response's own
+    ``<answer>``)."""
+
+    def __init__(self, candidates: list[int], yes_id: int | None = None):
+        self.candidates = candidates
+        self.index = {t: i for i, t in enumerate(candidates)}
+        self.yes_id = yes_id
+        self.steps: list = []
+        self.first_yes = None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self.yes_id is not None and self.first_yes is None:
+            self.first_yes = torch.softmax(scores.float(), dim=-1)[:, self.yes_id].cpu()
+        if self.candidates:
+            self.steps.append(scores[:, self.candidates].float())
+        return scores
+
+    def letter_p_yes(self, row: int, generated: list[int], tokenizer, response: str,
+                     letters: tuple[str, str]) -> float | None:
+        """p_yes from the kept logits, or None when the response's tokens up to its answer
+        position are not the ones the scoring pass would feed (no ``<answer>`` in it, or a
+        tokenisation that differs from the model's own)."""
+        import torch
+
+        if ANSWER_TAG not in response:
+            return None
+        common, (no_tok, yes_tok) = divergent_tokens(tokenizer, answer_prefix(response), letters)
+        k = len(common)
+        if (generated[:k] != common or k >= len(self.steps) or no_tok not in self.index
+                or yes_tok not in self.index):
+            return None
+        logits = self.steps[k][row]
+        pair = torch.stack([logits[self.index[no_tok]], logits[self.index[yes_tok]]])
+        return float(torch.softmax(pair, dim=0)[1])
+
+
 class HFBackend:
     """Batched ``generate`` with transformers (left padding, greedy)."""
 
@@ -139,30 +194,52 @@ class HFBackend:
             video_metadata=[VideoMetadata(**v.metadata()) for v in videos], do_sample_frames=False,
         ).to(self.device)
 
+    def _greedy_config(self):
+        """Greedy decoding and nothing else: the model's generation_config may add a repetition
+        penalty (Qwen2.5-VL-Instruct's does, 1.05) or top-k/top-p, which vLLM, given explicit
+        SamplingParams as in the seed's evaluation, does not apply. So both backends decode
+        alike, and the logits the capture below sees are the model's raw ones."""
+        from transformers import GenerationConfig
+
+        base = self.model.generation_config
+        tok = self.processor.tokenizer
+        return GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False,
+                                eos_token_id=base.eos_token_id,
+                                pad_token_id=tok.pad_token_id if base.pad_token_id is None
+                                else base.pad_token_id, bos_token_id=base.bos_token_id)
+
     def generate(self, requests: list[Request]) -> list[Result]:
         import torch
+        from transformers import LogitsProcessorList
 
         texts = [self._chat(r.prompt, len(r.video.frames)) for r in requests]
         inputs = self._inputs(texts, [r.video for r in requests])
         prompt_tokens = [int(n) for n in inputs["attention_mask"].sum(dim=1)]
-        scores_wanted = self.p_yes_method == "yes_token"
+        tok = self.processor.tokenizer
+        letters = sorted({x for r in requests for x in (r.yes_no_letters or ())})
+        capture = _CaptureLogits(
+            letter_candidates(tok, letters) if self.p_yes_method == "letters" else [],
+            _yes_token(tok) if self.p_yes_method == "yes_token" else None)
         with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,
-                                      do_sample=False, output_scores=scores_wanted,
+            out = self.model.generate(**inputs, generation_config=self._greedy_config(),
+                                      logits_processor=LogitsProcessorList([capture]),
                                       return_dict_in_generate=True)
         new = out.sequences[:, inputs["input_ids"].shape[1]:]
-        tok = self.processor.tokenizer
-        first_probs = (torch.softmax(out.scores[0].float(), dim=-1)[:, _yes_token(tok)]
-                       if scores_wanted else None)
         results = []
+        self.p_yes_from_generation = self.p_yes_extra_passes = 0
         for k, (row, req, text) in enumerate(zip(new, requests, texts)):
             n = int((row != tok.pad_token_id).sum())
             response = tok.decode(row, skip_special_tokens=True)
             p_yes = None
             if req.yes_no_letters and self.p_yes_method == "letters":
-                p_yes = self._p_yes_letters(text, response, req)
-            elif req.yes_no_letters and first_probs is not None:
-                p_yes = float(first_probs[k])
+                p_yes = capture.letter_p_yes(k, row.tolist(), tok, response, req.yes_no_letters)
+                if p_yes is None:  # the answer position is not in what the model generated
+                    p_yes = self._p_yes_letters(text, response, req)
+                    self.p_yes_extra_passes += 1
+                else:
+                    self.p_yes_from_generation += 1
+            elif req.yes_no_letters and self.p_yes_method == "yes_token":
+                p_yes = float(capture.first_yes[k])
             results.append(Result(response=response, p_yes=p_yes, generated_tokens=n,
                                   prompt_tokens=prompt_tokens[k]))
         return results
