@@ -26,7 +26,7 @@ def test_recipes_parse_with_llamafactory_and_share_the_vision_spec(recipe, tiny_
     cfg = yaml.safe_load(text)
     spec = (TINY_VISION if recipe.stem.startswith("tiny") else
             SEED_SFT_VISION if recipe.stem in SEED_RECIPES else DEFAULT_VISION)
-    if "image_max_pixels" in cfg:  # a frames-mode recipe (the GPU demo's)
+    if "image_min_pixels" in cfg:  # a frames-mode recipe (the GPU demo's)
         spec = spec.with_overrides(mode="frames")
     assert {k: cfg[k] for k in spec.llamafactory_args()} == spec.llamafactory_args()
     if "deepspeed" in cfg:
