@@ -35,7 +35,7 @@ def main() -> None:
     from camreasoner.data.schema import Item, write_items
     from camreasoner.dev.clips import write_clip
     from camreasoner.eval.backends import HFBackend, Request
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.media.frames import load_frames
     from camreasoner.eval.runner import RunConfig, run_eval
     from camreasoner.vision import vision_preset
 

@@ -59,8 +59,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from camreasoner.eval.frames import load_frames
-    from camreasoner.video import read_frames, sample_indices
+    from camreasoner.media.frames import load_frames
+    from camreasoner.media.video import read_frames, sample_indices
     from camreasoner.vision import VisionSpec
 
     spec = VisionSpec(fps=args.sample_fps, max_frames=64)
@@ -97,7 +97,7 @@ def main() -> None:
         rows.append(("seed: ffmpeg -r 1 -> PNG -> PIL", t_seed, len(frames)))
 
     cache = tmp / "cache"
-    from camreasoner.video import resize_for_model
+    from camreasoner.media.video import resize_for_model
 
     resize_for_model(video.frames[:1], spec)  # import torch outside the timing (once per worker)
     t0 = time.perf_counter()

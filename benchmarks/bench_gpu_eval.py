@@ -43,7 +43,7 @@ def main() -> None:
     from camreasoner import prompts
     from camreasoner.data.schema import read_items, write_items
     from camreasoner.eval.backends import HFBackend, Request
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.media.frames import load_frames
     from camreasoner.eval.runner import RunConfig, run_eval
     from camreasoner.vision import VisionSpec
 

@@ -55,7 +55,7 @@ def requests(work: Path, n: int):
     from camreasoner.data.schema import Item
     from camreasoner.dev.clips import write_clip
     from camreasoner.eval.backends import Request
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.media.frames import load_frames
     from camreasoner.vision import SEED_EVAL_VISION
 
     out = []

@@ -177,7 +177,7 @@ def run_plain(model_dir: Path, work: Path, arm: dict, steps: int, warmup: int) -
     from transformers.video_utils import VideoMetadata
 
     from camreasoner import prompts
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.media.frames import load_frames
     from camreasoner.vision import DEFAULT_VISION
 
     conv = json.loads((work / "conv.json").read_text())

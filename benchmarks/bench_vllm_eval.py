@@ -56,7 +56,7 @@ def main() -> None:
     from camreasoner.answers import extract_letter
     from camreasoner.data.schema import read_items, resolve_video
     from camreasoner.eval.backends import HFBackend, Request, VLLMBackend
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.media.frames import load_frames
     from camreasoner.vision import vision_preset
 
     if args.qwen7b:

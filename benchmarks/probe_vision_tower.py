@@ -41,7 +41,7 @@ def start(threads: int, seed: int) -> None:
 def finish(rows: list[dict], header: list[str], cells, out_json: str | None) -> None:
     """What both probes do last: their rows as a Markdown table (``cells(row)``: its column
     texts) and, with ``out_json``, as JSON."""
-    from camreasoner.eval.report import md_table
+    from camreasoner.tables import md_table
 
     print(md_table(header, [cells(r) for r in rows]), end="")
     if out_json:
@@ -54,7 +54,7 @@ def load_clips(folder: Path, n: int | None, processor, spec, mode: str):
     from tqdm.auto import tqdm
 
     from camreasoner import taxonomy
-    from camreasoner.video import read_frames, resize_for_model
+    from camreasoner.media.video import read_frames, resize_for_model
 
     records = [json.loads(line) for line in (folder / "manifest.jsonl").read_text().splitlines()]
     records = records[:n] if n else records

@@ -18,7 +18,7 @@ from camreasoner.eval.backends import (
     VLLMBackend,
     make_backend,
 )
-from camreasoner.eval.frames import load_frames
+from camreasoner.media.frames import load_frames
 from camreasoner.vision import TINY_VISION
 
 FRAMES = TINY_VISION.with_overrides(mode="frames")

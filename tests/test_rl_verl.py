@@ -185,7 +185,7 @@ def test_verl_dataset_reads_every_row_with_matching_video_tokens(rl_parquet, tin
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     from camreasoner.data.convert import read_verl_parquet
-    from camreasoner.eval.frames import load_frames
+    from camreasoner.media.frames import load_frames
     from camreasoner.vision import VisionSpec
 
     # qwen-vl-utils prefers torchcodec, which needs a system FFmpeg; choose decord explicitly.

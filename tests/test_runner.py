@@ -11,7 +11,7 @@ import pytest
 
 from camreasoner.data.schema import write_items
 from camreasoner.eval.backends import answer_prefix, divergent_tokens
-from camreasoner.eval.frames import FrameJob, load_frames, prefetch
+from camreasoner.media.frames import FrameJob, load_frames, prefetch
 from camreasoner.eval.runner import repair_tail
 from camreasoner.vision import TINY_VISION
 from tests.conftest import TASKS, eval_args, lines, make_item, run_cli

@@ -31,7 +31,7 @@ import pytest
 from PIL import Image
 
 from camreasoner.dev.clips import index_frame, read_index, write_index_clip
-from camreasoner.video import (
+from camreasoner.media.video import (
     SampledVideo,
     easyr1_size,
     ffmpeg_frame_indices,

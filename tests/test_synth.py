@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from camreasoner import answers, prompts, taxonomy
-from camreasoner.synth.motions import Motion, binary_labels, camera_path, parse_motion
+from camreasoner.synth.motions import binary_labels, camera_path
 from camreasoner.synth.scene import make_scene, render
+from camreasoner.taxonomy import parse_motion
 
 SIZE = 160
 
@@ -142,7 +143,7 @@ def synth_set(tmp_path_factory):
 
 def test_build_outputs_and_labels(synth_set):
     from camreasoner.data.schema import read_items
-    from camreasoner.video import probe
+    from camreasoner.media.video import probe
 
     manifest = [json.loads(x) for x in (synth_set / "manifest.jsonl").read_text().splitlines()]
     assert len(manifest) == 64

@@ -2,7 +2,7 @@ import json
 
 from camreasoner import prompts
 from camreasoner.dev.tiny_model import SPECIAL_TOKENS, TinyModelSpec
-from camreasoner.video import read_frames
+from camreasoner.media.video import read_frames
 from camreasoner.vision import TINY_VISION
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from camreasoner.dev.clips import write_clip
-from camreasoner.video import VideoError, probe, read_frames, sample_indices
+from camreasoner.media.video import VideoError, probe, read_frames, sample_indices
 from camreasoner.vision import VisionSpec
 
 
@@ -48,7 +48,7 @@ def test_frames_match_a_full_decode(tmp_path):
 
 
 def test_model_size_hand_checked():
-    from camreasoner.video import model_size
+    from camreasoner.media.video import model_size
 
     spec = VisionSpec()  # max 112,896 px
     # 1280x720 is 921,600 px: beta = sqrt(921600 / 112896) = 2.857; 720/2.857 = 252 -> 252,

@@ -166,7 +166,7 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
 
 def cmd_eval_permute(args: argparse.Namespace) -> int:
     from camreasoner.eval.permutation import permutation_files
-    from camreasoner.eval.report import md_table
+    from camreasoner.tables import md_table
 
     record = permutation_files(args.items, args.predictions, rounds=args.rounds, seed=args.seed)
     rows = [[k, f"{v['observed']:.1f}", f"{v['null_mean']:.1f}", f"{v['null_p95']:.1f}",

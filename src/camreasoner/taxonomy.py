@@ -266,3 +266,91 @@ DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
     "counterclockwise": ("counterclockwise", "counter-clockwise", "anticlockwise",
                          "anti-clockwise"),
 }
+
+
+# --- naming camera motions (one owner: the synthetic data, its chains and the baseline name
+# motions the same way) -----------------------------------------------------------------------
+OPPOSITE = {
+    "Move_In": "Move_Out", "Move_Out": "Move_In", "Move_Left": "Move_Right",
+    "Move_Right": "Move_Left", "Move_Up": "Move_Down", "Move_Down": "Move_Up",
+    "Pan_Left": "Pan_Right", "Pan_Right": "Pan_Left", "Tilt_Up": "Tilt_Down",
+    "Tilt_Down": "Tilt_Up", "Roll_Clockwise": "Roll_Counterclockwise",
+    "Roll_Counterclockwise": "Roll_Clockwise", "Zoom_In": "Zoom_Out", "Zoom_Out": "Zoom_In",
+}
+SPEED_NAMES = ("subtle", "slow", "regular", "fast")
+MOTION_PHRASES = {
+    "Move_In": "the camera dollies in (moves forward)",
+    "Move_Out": "the camera dollies out (moves backward)",
+    "Move_Left": "the camera trucks left (moves sideways to the left)",
+    "Move_Right": "the camera trucks right (moves sideways to the right)",
+    "Move_Up": "the camera pedestals up (moves upward)",
+    "Move_Down": "the camera pedestals down (moves downward)",
+    "Pan_Left": "the camera pans left", "Pan_Right": "the camera pans right",
+    "Tilt_Up": "the camera tilts up", "Tilt_Down": "the camera tilts down",
+    "Roll_Clockwise": "the camera rolls clockwise",
+    "Roll_Counterclockwise": "the camera rolls counterclockwise",
+    "Zoom_In": "the camera zooms in", "Zoom_Out": "the camera zooms out",
+}
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A camera motion: primitives moving together (empty for a fixed camera), a speed name
+    (:data:`SPEED_NAMES`) and whether the camera shakes."""
+
+    primitives: tuple[str, ...]  # empty for static
+    speed: str = "regular"
+    shake: bool = False
+
+    @property
+    def name(self) -> str:
+        if not self.primitives:
+            return "Shake" if self.shake else "Static"
+        return "+".join(self.primitives) + ("+Shake" if self.shake else "")
+
+    @property
+    def is_dolly_zoom(self) -> bool:
+        return set(self.primitives) in ({"Move_In", "Zoom_Out"}, {"Move_Out", "Zoom_In"})
+
+
+def parse_motion(text: str, speed: str = "regular") -> Motion:
+    """``"Move_In+Pan_Right"`` -> Motion; ``Static`` and ``Shake`` (a shaking fixed camera) too.
+    Raises ValueError naming the bad part."""
+    parts = [p.strip() for p in text.split("+") if p.strip()]
+    if not parts:
+        raise ValueError("empty motion")
+    shake = "Shake" in parts
+    prims = tuple(p for p in parts if p not in ("Shake", "Static"))
+    for p in prims:
+        if p not in OPPOSITE:
+            raise ValueError(f"unknown motion {p!r} in {text!r}; use primitive names like "
+                             f"Pan_Left, Move_In, or Static / Shake")
+        if OPPOSITE[p] in prims:
+            raise ValueError(f"{text!r} combines {p} with its opposite")
+    if "Static" in parts and (prims or shake):
+        raise ValueError(f"{text!r}: Static cannot be combined with motion")
+    if speed not in SPEED_NAMES:
+        raise ValueError(f"unknown speed {speed!r}; speeds: {', '.join(SPEED_NAMES)}")
+    return Motion(prims, speed, shake)
+
+
+def describe_motion(motion: Motion) -> str:
+    """A short option text: "pan left", "dolly in while panning right", "static", "shaky"."""
+    short = {p: MOTION_PHRASES[p].replace("the camera ", "").split(" (")[0]
+             for p in MOTION_PHRASES}
+    if not motion.primitives:
+        return "shaking but not moving" if motion.shake else "static (no camera motion)"
+    parts = [short[p] for p in motion.primitives]
+    text = parts[0] if len(parts) == 1 else f"{parts[0]} while {' and '.join(parts[1:])}"
+    text = text.replace("while pans", "while panning").replace("while tilts", "while tilting")
+    text = text.replace("while zooms", "while zooming").replace("while rolls", "while rolling")
+    return text
+
+
+def motion_sentence(motion: Motion) -> str:
+    """"the camera pans left", "the camera dollies in while zooming out", "the camera is static"."""
+    if not motion.primitives:
+        return ("the camera shakes in place, a handheld wobble" if motion.shake else
+                "the camera is static")
+    return "the camera " + describe_motion(motion) + (", shaking" if motion.shake else "")
+

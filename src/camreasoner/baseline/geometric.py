@@ -139,8 +139,7 @@ def predict_item(item: Item, m: dict[str, float]) -> dict[str, Any] | None:
         return {"id": item.id, "response": f"<answer>{letter}</answer>", "p_yes": py,
                 "score": score}
     if item.task == "which_motion":
-        from camreasoner.synth.motions import Motion
-        from camreasoner.synth.ota import describe_motion
+        from camreasoner.taxonomy import Motion, describe_motion
 
         best = max(scores, key=lambda k: p_yes(*scores[k]))
         want = describe_motion(Motion(() if best == "Static" else (best,)))
@@ -153,7 +152,7 @@ def predict_item(item: Item, m: dict[str, float]) -> dict[str, Any] | None:
 
 
 def _estimate_clip(args: tuple[str, str]) -> tuple[str, dict | None, str | None]:
-    from camreasoner.video import VideoError, read_frames
+    from camreasoner.media.video import VideoError, read_frames
 
     key, path = args
     try:

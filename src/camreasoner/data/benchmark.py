@@ -26,11 +26,8 @@ CAPTION_FILE = "camerabench_captions.jsonl"
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _counts(items: list[Item], key: str) -> dict[str, dict[str, int]]:

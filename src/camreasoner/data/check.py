@@ -64,7 +64,7 @@ def _bad(error: DataError, kind: str) -> dict[str, str]:
 
 
 def _probe_one(args: tuple[str, CheckLimits]) -> tuple[str, str | None, dict | None]:
-    from camreasoner.video import VideoError, probe
+    from camreasoner.media.video import VideoError, probe
 
     path, limits = args
     try:

@@ -141,9 +141,9 @@ def sharegpt_as_frames(sharegpt_file: str | os.PathLike[str], video_root: str | 
     Writes ``out_file`` and its ``dataset_info.json`` entry; returns the entry. A clip that
     cannot be read is an error naming the record. ``workers`` > 0 decodes and writes the clips
     in that many processes (1,600 clips: 70 s in one on the GPU machine); ``cache_dir`` keeps the
-    decoded frames (eval.frames' cache) for the stages after this one.
+    decoded frames (media.frames' cache) for the stages after this one.
     """
-    from camreasoner.eval.frames import start_pool
+    from camreasoner.media.frames import start_pool
 
     out_file = Path(out_file)
     frames_dir = out_file.parent / "frames"
@@ -195,8 +195,8 @@ def _clip_as_pngs(path: str, vision: VisionSpec, cache_dir: str | None, stem: st
     relative to ``relative_to``, or the decoding error."""
     from PIL import Image
 
-    from camreasoner.eval.frames import load_frames
-    from camreasoner.video import VideoError
+    from camreasoner.media.frames import load_frames
+    from camreasoner.media.video import VideoError
 
     try:
         clip = load_frames(path, vision, cache_dir)
@@ -260,7 +260,7 @@ EASYR1_KEEP = 0.8
 def prompt_tokens(processor: Any, text: str, frame_tokens: Sequence[int]) -> int:
     """Tokens of the chat prompt with one image a frame before ``text``, as the processor counts
     them: the chat template's text tokens with each image placeholder expanded to its frame's
-    tokens (``frame_tokens``, from :func:`camreasoner.video.frame_tokens`)."""
+    tokens (``frame_tokens``, from :func:`camreasoner.media.video.frame_tokens`)."""
     messages = prompts.chat_messages(text, len(frame_tokens))
     chat = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     ids = processor.tokenizer(chat, add_special_tokens=False)["input_ids"]
@@ -298,7 +298,7 @@ def frame_sizes(height: int, width: int, vision: VisionSpec) -> tuple[tuple[int,
     which verl's ``fetch_image``, at :meth:`VisionSpec.fetch_bounds`, reaches the model's size)
     and the model's tokens for it. ``easyr1`` resizing stores EasyR1's process_image size;
     ``smart`` stores the final size itself."""
-    from camreasoner.video import easyr1_size, model_size
+    from camreasoner.media.video import easyr1_size, model_size
 
     final_h, final_w = model_size(height, width, vision)
     stored = (easyr1_size(height, width, vision.min_pixels, vision.max_pixels)
@@ -312,7 +312,7 @@ def _clip_frames_job(path: str, vision: VisionSpec, stem: str, model: str | None
     absolute paths, or the decoding error. ``fit_text``: the longest prompt of the clip's items."""
     from PIL import Image
 
-    from camreasoner.video import VideoError, read_frames
+    from camreasoner.media.video import VideoError, read_frames
 
     try:
         video = read_frames(path, vision)
@@ -367,7 +367,7 @@ def to_verl_frame_rows(items: Iterable[Item], video_root: str | os.PathLike[str]
     """
     from tqdm.auto import tqdm
 
-    from camreasoner.eval.frames import start_pool
+    from camreasoner.media.frames import start_pool
 
     if vision.mode != "frames":
         raise ValueError("to_verl_frame_rows needs a frames-mode vision spec")

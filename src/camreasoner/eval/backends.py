@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from camreasoner.video import SampledVideo
+from camreasoner.media.video import SampledVideo
 
 log = logging.getLogger(__name__)
 

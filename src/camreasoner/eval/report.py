@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from camreasoner import taxonomy
+from camreasoner.tables import md_table
 from camreasoner.answers import parse_response, read_answer
 from camreasoner.data.readers import load_items
 from camreasoner.data.schema import Item
@@ -41,13 +42,6 @@ CHANCE = "Random Chance"
 
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table (also the RL step table of camreasoner.rl.verl_logs)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
@@ -111,8 +105,8 @@ def _frame_strip(item: Item, cfg: dict, n: int = 4, height: int = 72) -> str | N
     from PIL import Image
 
     from camreasoner.data.schema import resolve_video
-    from camreasoner.eval.frames import load_frames
-    from camreasoner.video import VideoError
+    from camreasoner.media.frames import load_frames
+    from camreasoner.media.video import VideoError
 
     try:
         path = resolve_video(cfg["video_root"], item.video, item_id=item.id)

@@ -27,7 +27,7 @@ from typing import Any
 from camreasoner import prompts
 from camreasoner.data.readers import load_items
 from camreasoner.data.schema import DataError, Item, resolve_video
-from camreasoner.eval.frames import FrameJob, prefetch, start_pool
+from camreasoner.media.frames import FrameJob, prefetch, start_pool
 from camreasoner.protocols import DEFAULT_PROTOCOL, SEED, EvalProtocol, eval_protocol
 from camreasoner.vision import VisionSpec
 
@@ -129,13 +129,12 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
     """Answer all pending items of ``cfg.items`` into ``out``; returns the summary."""
     from tqdm.auto import tqdm
 
-    from camreasoner.data.benchmark import sha256_file
     from camreasoner.eval.backends import Request, make_backend
-    from camreasoner.eval.score import yes_no_letters
+    from camreasoner.eval.score import file_sha256, yes_no_letters
 
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.items_sha256 = sha256_file(cfg.items)
+    cfg.items_sha256 = file_sha256(cfg.items)
     _check_config(run_dir, cfg)
     spec = VisionSpec(**cfg.vision)
     items = shard(load_items(cfg.items), cfg.shard_index, cfg.num_shards)
@@ -281,3 +280,4 @@ def merge_shards(items_path: str, run_dir: Path, num_shards: int) -> dict[str, A
                "errors": sum(s["errors"] for s in summaries)}
     (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+

@@ -251,14 +251,20 @@ def chance_predictions(items: Iterable[Item]) -> dict[str, dict[str, Any]]:
 def score_files(items_path: str | os.PathLike[str], predictions_path: str | os.PathLike[str],
                 strict_format: bool = False, config: dict | None = None,
                 reading: str = "strict") -> dict[str, Any]:
-    from camreasoner.data.benchmark import sha256_file
     from camreasoner.data.readers import load_items
 
     items = load_items(items_path)
     metrics = score(items, read_predictions(predictions_path), strict_format, reading)
     metrics["items_file"] = str(items_path)
-    metrics["items_sha256"] = sha256_file(items_path)
+    metrics["items_sha256"] = file_sha256(items_path)
     metrics["config"] = {"strict_format": strict_format, "answer_reading": reading,
                          **(config or {})}
     return metrics
 
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file (items files are pinned by it in run configs and metrics)."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -40,7 +40,7 @@ class TrlConfig:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     workers: int = 0  # processes decoding the clips (0: this one)
-    cache_dir: str | None = None  # eval.frames' cache of decoded frames (shared with SFT, eval)
+    cache_dir: str | None = None  # media.frames' cache of decoded frames (shared with SFT, eval)
     # > 0: train on this many items, a seeded sample (GRPO sees max_steps x prompts a step of
     # them; the demo's 12 x 4 out of 2,400 spent ~85 s on the H100 storing the unused frames)
     max_items: int = 0
@@ -51,7 +51,7 @@ def build_dataset(cfg: TrlConfig):
     from PIL import Image
 
     from camreasoner.data.schema import read_items, resolve_video
-    from camreasoner.eval.frames import FrameJob, prefetch
+    from camreasoner.media.frames import FrameJob, prefetch
 
     items = {}
     for item in read_items(cfg.items):

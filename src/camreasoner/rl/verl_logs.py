@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from camreasoner.eval.report import md_table
+from camreasoner.tables import md_table
 from camreasoner.rewards import DEFAULT_WEIGHTS, accuracy_reward, format_reward
 
 METRICS_FILE = "metrics.jsonl"

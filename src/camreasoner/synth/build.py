@@ -36,15 +36,9 @@ import numpy as np
 from camreasoner import prompts, taxonomy
 from camreasoner.data.schema import VQA_ROLES, Item, write_items
 from camreasoner.synth import ota
-from camreasoner.synth.motions import (
-    DEFAULT_MIX,
-    SPEEDS,
-    Motion,
-    binary_labels,
-    camera_path,
-    parse_motion,
-)
+from camreasoner.synth.motions import DEFAULT_MIX, SPEEDS, binary_labels, camera_path
 from camreasoner.synth.scene import make_scene, render
+from camreasoner.taxonomy import MOTION_PHRASES, Motion, describe_motion, parse_motion
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +132,7 @@ def _motion_of(rec: dict) -> Motion:
 
 def motion_caption_records(records: list[dict]) -> list[dict]:
     """One caption record a clip: the video -> ``<observation>`` holding only the motion's short
-    name (``ota.describe_motion``: "pans left", "dollies in while panning right"), so that every
+    name (``describe_motion``: "pans left", "dollies in while panning right"), so that every
     target token depends on the motion (the alignment phase's strongest signal; in an O-T-A
     observation the motion is a few words of ~60)."""
     return [{"id": f"{r['clip_id']}/motion_caption", "task": "caption", "skill": None,
@@ -146,7 +140,7 @@ def motion_caption_records(records: list[dict]) -> list[dict]:
              "messages": [{"role": "user",
                            "content": prompts.with_video_placeholder(prompts.CAPTION_INSTRUCTION)},
                           {"role": "assistant",
-                           "content": f"<observation>{ota.describe_motion(_motion_of(r))}"
+                           "content": f"<observation>{describe_motion(_motion_of(r))}"
                                       "</observation>"}],
              "videos": [r["video"]]} for r in records]
 
@@ -168,9 +162,9 @@ def items_for_clip(rec: dict, seed: int) -> tuple[list[Item], list[Item]]:
                    "response": ota.binary_chain(motion, prim, label, rec["cues"], rng, letter)}))
     mc = []
     if SPEEDS[motion.speed] >= 0.1:
-        truth = ota.describe_motion(motion)
-        pool = sorted({ota.describe_motion(Motion((p,))) for p in ota.MOTION_PHRASES}
-                      | {ota.describe_motion(Motion(())), ota.describe_motion(Motion((), shake=True))}
+        truth = describe_motion(motion)
+        pool = sorted({describe_motion(Motion((p,))) for p in MOTION_PHRASES}
+                      | {describe_motion(Motion(())), describe_motion(Motion((), shake=True))}
                       - {truth})
         distractors = list(rng.choice(pool, size=5, replace=False))
         texts = distractors + [truth]

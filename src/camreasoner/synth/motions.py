@@ -26,8 +26,9 @@ import numpy as np
 
 from camreasoner import taxonomy
 from camreasoner.synth.scene import Pose, rot_x, rot_y, rot_z
+from camreasoner.taxonomy import Motion
 
-SPEEDS = {"subtle": 0.06, "slow": 0.5, "regular": 1.0, "fast": 1.8}
+SPEEDS = {"subtle": 0.06, "slow": 0.5, "regular": 1.0, "fast": 1.8}  # by taxonomy.SPEED_NAMES
 UNLABELED_BELOW = 0.1  # speed factors under this are too small for a CameraBench label
 
 TRANSLATION = {  # primitive -> unit direction (camera frame at the first frame) and total units
@@ -41,14 +42,6 @@ ROTATION = {  # primitive -> (axis function, signed total degrees)
     "Roll_Clockwise": (rot_z, 15.0), "Roll_Counterclockwise": (rot_z, -15.0),
 }
 ZOOM = {"Zoom_In": 1.5, "Zoom_Out": 1 / 1.5}
-OPPOSITE = {
-    "Move_In": "Move_Out", "Move_Out": "Move_In", "Move_Left": "Move_Right",
-    "Move_Right": "Move_Left", "Move_Up": "Move_Down", "Move_Down": "Move_Up",
-    "Pan_Left": "Pan_Right", "Pan_Right": "Pan_Left", "Tilt_Up": "Tilt_Down",
-    "Tilt_Down": "Tilt_Up", "Roll_Clockwise": "Roll_Counterclockwise",
-    "Roll_Counterclockwise": "Roll_Clockwise", "Zoom_In": "Zoom_Out", "Zoom_Out": "Zoom_In",
-}
-
 # The default mix (``--motions`` not given): every single primitive, static and shake, and
 # combinations CameraBench's VQA asks about. Weights are relative.
 DEFAULT_MIX: tuple[tuple[str, float], ...] = (
@@ -59,44 +52,6 @@ DEFAULT_MIX: tuple[tuple[str, float], ...] = (
     ("Move_In+Zoom_Out", 0.3),  # the dolly zoom
     ("Pan_Right+Tilt_Up", 0.3), ("Zoom_In+Roll_Clockwise", 0.2),
 )
-
-
-@dataclass(frozen=True)
-class Motion:
-    primitives: tuple[str, ...]  # empty for static
-    speed: str = "regular"
-    shake: bool = False
-
-    @property
-    def name(self) -> str:
-        if not self.primitives:
-            return "Shake" if self.shake else "Static"
-        return "+".join(self.primitives) + ("+Shake" if self.shake else "")
-
-    @property
-    def is_dolly_zoom(self) -> bool:
-        return set(self.primitives) in ({"Move_In", "Zoom_Out"}, {"Move_Out", "Zoom_In"})
-
-
-def parse_motion(text: str, speed: str = "regular") -> Motion:
-    """``"Move_In+Pan_Right"`` -> Motion; ``Static`` and ``Shake`` (a shaking fixed camera) too.
-    Raises ValueError naming the bad part."""
-    parts = [p.strip() for p in text.split("+") if p.strip()]
-    if not parts:
-        raise ValueError("empty motion")
-    shake = "Shake" in parts
-    prims = tuple(p for p in parts if p not in ("Shake", "Static"))
-    for p in prims:
-        if p not in OPPOSITE:
-            raise ValueError(f"unknown motion {p!r} in {text!r}; use primitive names like "
-                             f"Pan_Left, Move_In, or Static / Shake")
-        if OPPOSITE[p] in prims:
-            raise ValueError(f"{text!r} combines {p} with its opposite")
-    if "Static" in parts and (prims or shake):
-        raise ValueError(f"{text!r}: Static cannot be combined with motion")
-    if speed not in SPEEDS:
-        raise ValueError(f"unknown speed {speed!r}; speeds: {', '.join(SPEEDS)}")
-    return Motion(prims, speed, shake)
 
 
 def camera_path(motion: Motion, frames: int, width: int, rng: np.random.Generator,

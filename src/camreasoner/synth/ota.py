@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from camreasoner import taxonomy
-from camreasoner.synth.motions import Motion
 from camreasoner.synth.scene import Pose, Surface, project
+from camreasoner.taxonomy import Motion, motion_sentence
 
 # Cue thresholds (fractions of the image width, degrees).
 SHIFT = 0.02
@@ -80,41 +80,8 @@ def cues(surfaces: list[Surface], poses: list[Pose], width: int, height: int) ->
     return out
 
 
-MOTION_PHRASES = {
-    "Move_In": "the camera dollies in (moves forward)", "Move_Out": "the camera dollies out (moves backward)",
-    "Move_Left": "the camera trucks left (moves sideways to the left)",
-    "Move_Right": "the camera trucks right (moves sideways to the right)",
-    "Move_Up": "the camera pedestals up (moves upward)", "Move_Down": "the camera pedestals down (moves downward)",
-    "Pan_Left": "the camera pans left", "Pan_Right": "the camera pans right",
-    "Tilt_Up": "the camera tilts up", "Tilt_Down": "the camera tilts down",
-    "Roll_Clockwise": "the camera rolls clockwise", "Roll_Counterclockwise": "the camera rolls counterclockwise",
-    "Zoom_In": "the camera zooms in", "Zoom_Out": "the camera zooms out",
-}
-
-
-def describe_motion(motion: Motion) -> str:
-    """A short option text: "pan left", "dolly in while panning right", "static", "shaky"."""
-    short = {p: MOTION_PHRASES[p].replace("the camera ", "").split(" (")[0]
-             for p in MOTION_PHRASES}
-    if not motion.primitives:
-        return "shaking but not moving" if motion.shake else "static (no camera motion)"
-    parts = [short[p] for p in motion.primitives]
-    text = parts[0] if len(parts) == 1 else f"{parts[0]} while {' and '.join(parts[1:])}"
-    text = text.replace("while pans", "while panning").replace("while tilts", "while tilting")
-    text = text.replace("while zooms", "while zooming").replace("while rolls", "while rolling")
-    return text
-
-
-def motion_sentence(motion: Motion) -> str:
-    """"the camera pans left", "the camera dollies in while zooming out", "the camera is static"."""
-    if not motion.primitives:
-        return ("the camera shakes in place, a handheld wobble" if motion.shake else
-                "the camera is static")
-    return "the camera " + describe_motion(motion) + (", shaking" if motion.shake else "")
-
-
 def observation(c: dict[str, float], rng: np.random.Generator) -> str:
-    pick = lambda *opts: opts[int(rng.integers(len(opts)))]  # noqa: E731
+    pick = lambda *opts: opts[int(rng.integers(len(opts)))]
     said = []
     moving = False
     shift = max(abs(c["shift_x"]), abs(c["shift_y"]))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camreasoner.video import SampledVideo, VideoError, read_frames, resize_for_model
+from camreasoner.media.video import SampledVideo, VideoError, read_frames, resize_for_model
 from camreasoner.vision import VisionSpec
 
 
@@ -36,11 +36,8 @@ class FrameJob:
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
-    h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
 def spec_hash(spec: VisionSpec) -> str:
