@@ -35,8 +35,8 @@ def main() -> None:
     from camreasoner.data.schema import Item, write_items
     from camreasoner.dev.clips import write_clip
     from camreasoner.eval.backends import HFBackend, Request
-    from camreasoner.media.frames import load_frames
     from camreasoner.eval.runner import RunConfig, run_eval
+    from camreasoner.media.frames import load_frames
     from camreasoner.vision import vision_preset
 
     tmp = Path(tempfile.mkdtemp())

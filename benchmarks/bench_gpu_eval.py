@@ -43,8 +43,8 @@ def main() -> None:
     from camreasoner import prompts
     from camreasoner.data.schema import read_items, write_items
     from camreasoner.eval.backends import HFBackend, Request
-    from camreasoner.media.frames import load_frames
     from camreasoner.eval.runner import RunConfig, run_eval
+    from camreasoner.media.frames import load_frames
     from camreasoner.vision import VisionSpec
 
     tmp = Path(tempfile.mkdtemp())

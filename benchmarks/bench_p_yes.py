@@ -111,11 +111,17 @@ def run_arm(backend: str, model: str, work: Path, n: int, tokens: int, p_yes: st
 
         eng = VLLMBackend(model, max_new_tokens=tokens, p_yes=p_yes, vision_mode="frames",
                           max_model_len=8192, gpu_memory_utilization=0.7)
-        eng.sampling = SamplingParams(temperature=0.0, max_tokens=tokens, min_tokens=tokens)
+        base = eng.sampling_params
+
+        def forced(reqs):  # equal work: exactly `tokens` tokens, the backend's logprob ids kept
+            return SamplingParams(temperature=0.0, max_tokens=tokens, min_tokens=tokens,
+                                  logprob_token_ids=base(reqs).logprob_token_ids)
+
+        eng.sampling_params = forced
         eng.generate(reqs[:2])
         results, seconds = cuda_timed(lambda: eng.generate(reqs))
-        from_gen, extra = 0, sum(1 for r in results if r.p_yes is not None)
-    del eng
+        from_gen, extra = eng.p_yes_from_generation, eng.p_yes_extra_passes
+    eng = None  # the engine's memory goes before the caller's next arm
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return {"seconds": seconds, "items": n, "with_answer_tag": sum("<answer>" in r.response
@@ -157,7 +163,7 @@ def main() -> None:
             r = subprocess.run([sys.executable, __file__, "--work-dir", str(work), "--items",
                                 str(args.items), "--new-tokens", str(args.new_tokens),
                                 "--hf-batch", str(args.hf_batch), "--child",
-                                f"{backend}:{p_yes}"], capture_output=True, text=True)
+                                f"{backend}:{p_yes}"], capture_output=True, text=True, check=False)
             if r.returncode:
                 print(r.stderr[-3000:])
                 continue

@@ -16,7 +16,7 @@ O-T-A conversation of ~400 text tokens. Each arm runs in its own process (the GP
   one pass over the weights, ~10 ms). Everything else is the recipe.
 
 Per arm: median step time over ``--steps`` steps after ``--warmup``, tokens/s (tokens in the
-batch / step time), MFU against 798 TFLOP/s (the bf16 GEMM rate measured on the lent H100) with
+batch / step time), MFU against 798 TFLOP/s (the bf16 GEMM rate measured on an H100) with
 model FLOPs counted as below, and peak allocated GPU memory.
 """
 
@@ -106,7 +106,7 @@ def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bo
     the merger (4d -> 4d -> out) on every video token, attention 4*P*S*d with S = 64 patches
     (112-px windows) or 576 (a whole 448x252 frame pair) in the 4 full-attention layers.
     """
-    t = cfg["text_config"] if "text_config" in cfg else cfg
+    t = cfg.get("text_config", cfg)
     v = cfg["vision_config"]
     h, inter, layers, vocab = t["hidden_size"], t["intermediate_size"], t["num_hidden_layers"], t["vocab_size"]
     kv = t["num_key_value_heads"] * h // t["num_attention_heads"]
@@ -141,10 +141,10 @@ def write_inputs(work: Path, rows: int) -> dict:
         ["A. Pan left", "B. Pan right", "C. Truck left", "D. Truck right", "E. Dolly in",
          "F. No camera movement"])
     # ~400 text tokens in all with the chat template: a long-ish chain, as in the 18k SFT set.
-    observation = " ".join(["The whole frame slides to the left at a steady rate, and the near "
-                            "objects slide faster than the far ones."] * 4)
-    think = " ".join(["Parallax between near and far objects means the camera translates "
-                      "rather than rotates, so this is a truck, not a pan."] * 4)
+    observation = " ".join([("The whole frame slides to the left at a steady rate, and the near "
+                             "objects slide faster than the far ones.")] * 4)
+    think = " ".join([("Parallax between near and far objects means the camera translates "
+                       "rather than rotates, so this is a truck, not a pan.")] * 4)
     answer = f"<observation>{observation}</observation><think>{think}</think><answer>D</answer>"
     conv = {"messages": [{"role": "user", "content": prompts.with_video_placeholder(question)},
                          {"role": "assistant", "content": answer}],
@@ -216,9 +216,8 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
            extra: dict, out: Path, size: str = "7b") -> None:
     """Writes the result to ``out`` and exits the process at the end of training."""
     import yaml
-    from transformers import TrainerCallback
-
     from llamafactory.train.tuner import run_exp
+    from transformers import TrainerCallback
 
     recipe = yaml.safe_load(RECIPES[size].read_text())
     recipe.pop("deepspeed")
@@ -308,7 +307,6 @@ def main() -> None:
         return
 
     import torch
-
     from _qwen7b import build_model
 
     names = [a for a in args.arms.split(",") if a]
@@ -333,7 +331,7 @@ def main() -> None:
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--size", args.size,
                *(f"--set={kv}" for kv in args.set)]
         env = {**os.environ, "DISABLE_VERSION_CHECK": "1", "TOKENIZERS_PARALLELISM": "false"}
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         out = work / f"{name}.json"
         if proc.returncode != 0 or not out.exists():
             tail = (proc.stdout + proc.stderr)[-3000:]

@@ -10,7 +10,7 @@ With ``--qwen7b`` the model is a random Qwen2.5-VL-7B-shaped one (benchmarks/_qw
 clips written here (32 frames at 448x252: 2,304 video tokens), and both engines are held to
 exactly ``--new-tokens`` tokens (EOS ignored) so they do equal work. Building and writing that
 model takes minutes; ``--work-dir`` keeps it (and the clips) for the next run, so the timed run
-fits a device call on its own.
+fits a 10-minute job on its own.
 
 Both engines get the same requests (our prompt, frames decoded once beforehand by the eval
 runner's loader, so only the engines are timed), greedy decoding, the same ``--new-tokens``
@@ -99,8 +99,9 @@ def main() -> None:
     if args.qwen7b:
         from vllm import SamplingParams
 
-        vl.sampling = SamplingParams(temperature=0.0, max_tokens=args.new_tokens,
-                                     min_tokens=args.new_tokens, ignore_eos=True)
+        equal_work = SamplingParams(temperature=0.0, max_tokens=args.new_tokens,
+                                    min_tokens=args.new_tokens, ignore_eos=True)
+        vl.sampling_params = lambda requests: equal_work
     vl.generate(reqs[: min(len(reqs), 8)])  # warm-up
     vl_out, vl_s = cuda_timed(lambda: vl.generate(reqs))
 

@@ -3,7 +3,10 @@
 # `camreasoner demo` (tiny model built locally, generated clips, CPU only, no hub access).
 #   bash local_scripts/run_demo.sh                 # output in outputs/demo
 #   OUT=/tmp/demo bash local_scripts/run_demo.sh
-# Env: OUT (default outputs/demo), VENV (default .venv). Extra arguments go to `camreasoner demo`.
+#   bash local_scripts/run_demo.sh --preset ci --set data.train_clips=24 --set rl.steps=4
+# Env: OUT (default outputs/demo), VENV (default .venv). Extra arguments go to `camreasoner demo`
+# (presets: src/camreasoner/demo/presets/*.yaml, the cpu one by default; --set section.key=value
+# changes one setting; `camreasoner demo --help` lists them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VENV="${VENV:-.venv}"

@@ -38,6 +38,6 @@ WORKERS="${WORKERS:-8}"
 OUTPUT_DIR="${OUTPUT_DIR:-}"
 exec "$PYTHON" -m camreasoner rl --backend verl --protocol "$PROTOCOL" --model "$MODEL_PATH" \
   --train-file "$TRAIN_FILE" ${VAL_FILE:+--val-file "$VAL_FILE"} --video-root "$VIDEO_ROOT" \
-  ${RECIPE:+--recipe "$RECIPE"} ${VISION:+--vision "$VISION"} ${OUTPUT_DIR:+--output-dir "$OUTPUT_DIR"} \
-  --n-gpus "$NGPUS" --n-nodes "$NNODES" --tp "$TP" --workers "$WORKERS" \
+  ${RECIPE:+--recipe "$RECIPE"} ${VISION:+--vision "$VISION"} ${OUTPUT_DIR:+--out "$OUTPUT_DIR"} \
+  --n-gpus "$NGPUS" --n-nodes "$NNODES" --tensor-parallel-size "$TP" --workers "$WORKERS" \
   "$@"

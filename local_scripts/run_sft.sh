@@ -22,5 +22,5 @@ args=(--recipe "$RECIPE")
 [[ -n "${DATA:-}" ]] && args+=(--dataset "$DATA")
 [[ -n "${DATASET_DIR:-}" ]] && args+=(--dataset-dir "$DATASET_DIR")
 [[ -n "${MEDIA_DIR:-}" ]] && args+=(--media-dir "$MEDIA_DIR")
-[[ -n "${OUTPUT_DIR:-}" ]] && args+=(--output-dir "$OUTPUT_DIR")
+[[ -n "${OUTPUT_DIR:-}" ]] && args+=(--out "$OUTPUT_DIR")
 exec "$VENV/bin/python" -m camreasoner sft "${args[@]}" "$@"

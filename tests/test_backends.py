@@ -1,7 +1,7 @@
 """Both evaluation backends: how they build requests (frames as images, a video, the p_yes
 passes), their prompt token counts, and p_yes against logits computed directly. The vLLM backend
 runs against a stub engine with vLLM's `generate` signature (vLLM itself needs a GPU); its real
-run is the GPU check in docs/benchmarks.md."""
+run is the GPU check in docs/performance.md."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ class _Output:
 
 @dataclass
 class StubEngine:
-    """Records what it is asked; answers with fixed text and log-probabilities. Prompt token
-    counts are the HF processor's for the same text and images (vLLM expands the placeholders with
-    the model's own processor)."""
+    """Records what it is asked; answers every prompt with ``reply`` (tokenised by the model's
+    tokenizer, as vLLM's detokenizer would give it back) and, where ``logprob_token_ids`` are
+    asked for, their log-probabilities at every position from ``logprobs`` (vLLM returns exactly
+    those ids). Prompt token counts are the HF processor's for the same text and images (vLLM
+    expands the placeholders with the model's own processor)."""
 
     processor: object
     reply: str = "<observation>o</observation><think>t</think><answer>B</answer>"
@@ -55,14 +57,19 @@ class StubEngine:
 
     def generate(self, prompts, params, use_tqdm=False):
         self.calls.append((prompts, params))
+        tok = self.processor.tokenizer
         outs = []
-        for p in prompts:
+        for k, p in enumerate(prompts):
             mm = p["multi_modal_data"]
             inputs = self.processor(text=[p["prompt"]], images=mm.get("image"),
                                     return_tensors="pt")
-            lp = [{t: _Logprob(v) for t, v in self.logprobs.items()}] if self.logprobs else None
+            par = params[k] if isinstance(params, list) else params
+            ids = tok(self.reply, add_special_tokens=False)["input_ids"][:par["max_tokens"]]
+            want = par.get("logprob_token_ids")
+            lp = ([{t: _Logprob(self.logprobs.get(t, -30.0)) for t in want} for _ in ids]
+                  if want else None)
             outs.append(_Output(inputs["input_ids"][0].tolist(),
-                                [_Completion(self.reply, [1, 2, 3], lp)]))
+                                [_Completion(tok.decode(ids), ids, lp)]))
         return outs
 
 
@@ -95,6 +102,7 @@ def test_vllm_frames_mode_sends_each_frame_as_an_image(tiny_model, processor, re
     engine = StubEngine(processor)
     backend = VLLMBackend(str(tiny_model), vision_mode="frames", max_frames=64, p_yes="off",
                           max_new_tokens=7, engine=engine, processor=processor)
+    assert "logprob_token_ids" not in backend.sampling_params([request_])
     (res,) = backend.generate([request_])
     (prompt,), params = engine.calls[0]
     n = len(request_.video.frames)
@@ -129,30 +137,50 @@ def test_vllm_video_mode_sends_one_video_with_our_frames(tiny_model, processor, 
     assert prompt["prompt"].count("<|video_pad|>") == 1
 
 
-def test_vllm_p_yes_letters_scores_the_answer_position(tiny_model, processor, request_):
+def test_vllm_p_yes_letters_is_read_from_the_generation(tiny_model, processor, request_):
+    """The answer letters' log-probabilities are asked for by id at every generated position;
+    p_yes comes from the position after the response's own <answer>: no second pass."""
+    from camreasoner.eval.backends import answer_prefix, divergent_tokens, letter_candidates
+
     tok = processor.tokenizer
     engine = StubEngine(processor)
+    _, (no_tok, yes_tok) = divergent_tokens(tok, answer_prefix(engine.reply), ("A", "B"))
+    engine.logprobs = {no_tok: np.log(0.2), yes_tok: np.log(0.6)}
     backend = VLLMBackend(str(tiny_model), vision_mode="frames", p_yes="letters", engine=engine,
                           processor=processor)
+    (res,) = backend.generate([request_])
+    assert len(engine.calls) == 1 and backend.p_yes_from_generation == 1
+    assert engine.calls[0][1]["logprob_token_ids"] == letter_candidates(tok, ["A", "B"])
+    assert res.p_yes == pytest.approx(0.6 / (0.6 + 0.2))
+
+
+def test_vllm_p_yes_letters_falls_back_to_one_exact_scoring_pass(tiny_model, processor,
+                                                                 request_):
+    """A response without <answer>: one scoring pass, the two letters asked for by id (exact
+    values, so no floor for letters outside a top-k)."""
     from camreasoner.eval.backends import answer_prefix, divergent_tokens
 
+    tok = processor.tokenizer
+    engine = StubEngine(processor, reply="the view slides")
     common, (no_tok, yes_tok) = divergent_tokens(tok, answer_prefix(engine.reply), ("A", "B"))
-    engine.logprobs = {no_tok: np.log(0.2), yes_tok: np.log(0.6)}
+    engine.logprobs = {no_tok: np.log(0.3), yes_tok: np.log(0.1)}
+    backend = VLLMBackend(str(tiny_model), vision_mode="frames", p_yes="letters", engine=engine,
+                          processor=processor)
     (res,) = backend.generate([request_])
-    assert len(engine.calls) == 2  # the answers, then one scoring pass
+    assert len(engine.calls) == 2 and backend.p_yes_extra_passes == 1
     (score_prompt,), params = engine.calls[1]
-    assert params["max_tokens"] == 1 and params["logprobs"] == 20
+    assert params[0]["max_tokens"] == 1 and params[0]["logprob_token_ids"] == [no_tok, yes_tok]
     assert score_prompt["prompt"].endswith(tok.decode(common))
-    assert res.p_yes == pytest.approx(0.6 / (0.6 + 0.2))
+    assert res.p_yes == pytest.approx(0.1 / (0.1 + 0.3))
 
 
 def test_vllm_p_yes_yes_token_reads_the_first_generated_token(tiny_model, processor, request_):
     yes = processor.tokenizer("Yes", add_special_tokens=False)["input_ids"][0]
-    engine = StubEngine(processor, reply="Yes", logprobs={yes: np.log(0.3), yes + 1: np.log(0.5)})
+    engine = StubEngine(processor, reply="Yes", logprobs={yes: np.log(0.3)})
     backend = VLLMBackend(str(tiny_model), vision_mode="frames", p_yes="yes_token",
                           max_new_tokens=1, engine=engine, processor=processor)
     (res,) = backend.generate([request_])
-    assert len(engine.calls) == 1 and engine.calls[0][1]["logprobs"] == 20
+    assert len(engine.calls) == 1 and engine.calls[0][1]["logprob_token_ids"] == [yes]
     assert res.p_yes == pytest.approx(0.3)
 
 

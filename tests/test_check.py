@@ -74,7 +74,7 @@ def test_cli_exit_codes_and_report(messy, tmp_path, clip_root):
     path, root = messy
     out = subprocess.run([sys.executable, "-m", "camreasoner", "data", "check", str(path),
                           "--video-root", str(root), "--report", str(tmp_path / "r.json"),
-                          "--workers", "1"], capture_output=True, text=True)
+                          "--workers", "1"], capture_output=True, text=True, check=False)
     assert out.returncode == 1
     assert "10 records (items), 6 videos checked, 7 bad" in out.stdout
     assert f"{path}:4: id 'missing': video nope.mp4: file not found" in out.stdout
@@ -82,7 +82,7 @@ def test_cli_exit_codes_and_report(messy, tmp_path, clip_root):
     good = tmp_path / "good.jsonl"
     write_items(good, [make_item(id="a")])
     ok = subprocess.run([sys.executable, "-m", "camreasoner", "data", "check", str(good),
-                         "--video-root", str(clip_root)], capture_output=True, text=True)
+                         "--video-root", str(clip_root)], capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 

@@ -166,6 +166,7 @@ def test_sharegpt_as_frames_in_worker_processes_writes_the_same_set_and_fills_th
 
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("damage", ["missing", "unreadable"])
+@pytest.mark.slow
 def test_sharegpt_as_frames_names_the_record_whose_clip_is_bad(tmp_path, workers, damage):
     root = _frames_source(tmp_path)
     if damage == "missing":

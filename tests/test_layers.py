@@ -1,6 +1,6 @@
 """The package's layers, held by reading every import of every module (function-level ones too).
 
-    core    taxonomy, prompts, answers, vision, protocols, tables, rewards: our concepts, which
+    core    taxonomy, prompts, answers, vision, protocols, tables, rewards, errors: our concepts, which
             every stage shares so train and eval cannot drift; import only the core
     media   reading, sampling, caching and writing clips; imports only the core
     data    the item schema, readers, converters, checks, downloads; imports the core and media
@@ -18,7 +18,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "src" / "camreasoner"
 # __init__ holds the version alone
-CORE = {"taxonomy", "prompts", "answers", "vision", "protocols", "tables", "rewards", "__init__"}
+CORE = {"taxonomy", "prompts", "answers", "vision", "protocols", "tables", "rewards", "errors",
+        "__init__"}
 STAGES = {"sft", "rl", "eval", "synth", "baseline", "dev"}
 APP = {"cli", "demo", "__main__"}
 

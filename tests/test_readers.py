@@ -21,12 +21,33 @@ VQA_COUNTS = {
 
 
 @pytest.fixture(scope="module")
-def bench(camerabench_dir, tmp_path_factory):
+def bench(full_camerabench_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    manifest = build_benchmark(camerabench_dir, out)
+    manifest = build_benchmark(full_camerabench_dir, out)
     return out, manifest
 
 
+def test_fixture_benchmark_counts_hand_checked(camerabench_dir, tmp_path):
+    """The repo's fixture: 2 Yes + 2 No a primitive, one pair a VQA task file, 5 captions."""
+    manifest = build_benchmark(camerabench_dir, tmp_path)
+    binary = read_items(tmp_path / "camerabench_binary.jsonl")
+    assert len(binary) == 60 and sum(i.answer == "B" for i in binary) == 30
+    assert manifest["files"]["camerabench_binary.jsonl"]["per_task"]["Move_In"] == {
+        "items": 4, "yes": 2}
+    # ids count across files in name order: Move_Down_1..4, then Move_In_5..8, ...
+    assert [i.id for i in binary[:5]] == [f"Move_Down_{n}" for n in range(1, 5)] + ["Move_In_5"]
+    vqa = read_items(tmp_path / "camerabench_vqa.jsonl")
+    per_skill = {}
+    for i in vqa:
+        per_skill[i.skill] = per_skill.get(i.skill, 0) + 1
+    # 4 items a pair, one pair a task file: 4 x the skill's task files
+    assert per_skill == {"complex_description": 4, "confusable_motion": 40, "has_motion": 96,
+                         "motion_and_steadiness": 16, "motion_direction": 48, "motion_speed": 8,
+                         "only_motion": 56, "scene_dynamics": 8, "tracking_shot": 48}
+    assert len(read_items(tmp_path / "camerabench_captions.jsonl")) == 5
+
+
+@pytest.mark.slow
 def test_binary_benchmark_counts(bench):
     out, manifest = bench
     items = read_items(out / "camerabench_binary.jsonl")
@@ -38,8 +59,9 @@ def test_binary_benchmark_counts(bench):
         "items": 549, "yes": 161}
 
 
+@pytest.mark.slow
 def test_vqa_benchmark_counts_and_pairs(bench):
-    out, manifest = bench
+    out, _ = bench
     items = read_items(out / "camerabench_vqa.jsonl")
     assert len(items) == 14172
     counts = {}
@@ -56,6 +78,7 @@ def test_vqa_benchmark_counts_and_pairs(bench):
         assert sorted(i.answer for i in group) == ["A", "A", "B", "B"]
 
 
+@pytest.mark.slow
 def test_vqa_answers_follow_question_wording(bench):
     out, _ = bench
     items = {i.id: i for i in read_items(out / "camerabench_vqa.jsonl")}
@@ -75,19 +98,21 @@ def test_vqa_answers_follow_question_wording(bench):
             assert i.answer == "A"
 
 
-def test_seed_eval_reader_agrees_with_official_binary(camerabench_dir):
-    ours = readers.read_camerabench_binary(camerabench_dir / "binary_classification")
-    theirs = readers.read_seed_eval(camerabench_dir / "camreasoner_binary.json")
+@pytest.mark.slow
+def test_seed_eval_reader_agrees_with_official_binary(full_camerabench_dir):
+    """The seed's converted file (CamReasoner's) holds the official binary items, with our ids."""
+    ours = readers.read_camerabench_binary(full_camerabench_dir / "binary_classification")
+    theirs = readers.read_seed_eval(full_camerabench_dir / "camreasoner_binary.json")
     # The seed names its clips video/<file>; resolve_video maps that prefix onto the video root.
     assert all(i.video.startswith("video/") for i in theirs)
-    key = lambda i: (i.id, i.video.removeprefix("video/"), i.question, tuple(i.options),  # noqa: E731
+    key = lambda i: (i.id, i.video.removeprefix("video/"), i.question, tuple(i.options),
                      i.answer, i.task)
     assert sorted(map(key, theirs)) == sorted(map(key, ours))
 
 
 def test_captions_reader(camerabench_dir):
     caps = readers.read_captions(camerabench_dir / "caption_data.json")
-    assert len(caps) == 1071
+    assert len(caps) == 5 and [c.id for c in caps] == [f"caption_{n}" for n in range(1, 6)]
     assert caps[0].options == [] and caps[0].answer.startswith("The camera remains fixed")
 
 
@@ -125,12 +150,12 @@ def test_binary_reader_rejects_bad_label_and_missing_file(tmp_path, camerabench_
     for f in (camerabench_dir / "binary_classification").glob("*.jsonl"):
         (d / f.name).write_text(f.read_text())
     lines = (d / "Zoom_In.jsonl").read_text().splitlines()
-    bad = json.loads(lines[4])
+    bad = json.loads(lines[2])
     bad["label"] = "Maybe"
-    lines[4] = json.dumps(bad)
+    lines[2] = json.dumps(bad)
     (d / "Zoom_In.jsonl").write_text("\n".join(lines) + "\n")
-    # Zoom_In comes after the 6,777 items of the 13 files before it in name order.
-    with pytest.raises(DataError, match=r"Zoom_In.jsonl:5: item 'Zoom_In_6782': field 'label'"):
+    # Zoom_In comes after the 13 x 4 = 52 items of the 13 files before it in name order.
+    with pytest.raises(DataError, match=r"Zoom_In.jsonl:3: item 'Zoom_In_55': field 'label'"):
         readers.read_camerabench_binary(d)
     (d / "Static.jsonl").unlink()
     with pytest.raises(DataError, match="missing binary file for primitive Static"):

@@ -1,7 +1,6 @@
 """The RL stage's parts that run on the CPU, through verl itself: Hydra recipes, the dataset from
 our parquet, the reward manager with our compute_score, and EMA-GRPO via compute_advantage."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +104,7 @@ def _compose(name, overrides=()):
 
 
 @pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES.glob("[!_]*.yaml")))
+@pytest.mark.slow
 def test_recipes_compose_and_validate(recipe):
     from verl.trainer.main_ppo import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
@@ -132,6 +132,7 @@ def test_recipes_compose_and_validate(recipe):
 
 
 @pytest.mark.parametrize("recipe", ["qwen2_5_vl_7b_grpo", "qwen2_5_vl_3b_grpo"])
+@pytest.mark.slow
 def test_seed_recipes_pin_the_seeds_values(recipe):
     """SEED_PROTOCOL.md, "RL settings", where verl has the knob."""
     cfg = _compose(recipe)
@@ -152,6 +153,7 @@ def test_seed_recipes_pin_the_seeds_values(recipe):
     assert "adamw_bf16" in text  # where verl lacks the knob, the recipe says so
 
 
+@pytest.mark.slow
 def test_bad_overrides_fail():
     from hydra.errors import ConfigCompositionException
     from verl.trainer.main_ppo import need_critic, need_reference_policy
@@ -201,7 +203,7 @@ def test_verl_dataset_reads_every_row_with_matching_video_tokens(rl_parquet, tin
     items = {i.id: i for i in read_verl_parquet(rl_parquet / "rl.parquet", rl_parquet / "videos")}
     for k in (0, 5, 11):
         row = ds[k]
-        images, videos = asyncio.run(RLHFDataset.process_vision_info(
+        _, videos = asyncio.run(RLHFDataset.process_vision_info(
             row["raw_prompt"], image_patch_size=14, config=config))
         frames, meta = videos[0]
         text = processor.apply_chat_template(row["raw_prompt"], add_generation_prompt=True,

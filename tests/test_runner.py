@@ -4,18 +4,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from camreasoner.data.schema import write_items
 from camreasoner.eval.backends import answer_prefix, divergent_tokens
-from camreasoner.media.frames import FrameJob, load_frames, prefetch
 from camreasoner.eval.runner import repair_tail
+from camreasoner.media.frames import FrameJob, load_frames, prefetch
 from camreasoner.vision import TINY_VISION
 from tests.conftest import TASKS, eval_args, lines, make_item, run_cli
 
+
+@pytest.mark.slow
 def test_run_score_end_to_end(reference_run, eval_items, tmp_path):
     preds = lines(reference_run / "predictions.jsonl")
     assert sorted(p["id"] for p in preds) == [f"i{k:02d}" for k in range(12)]
@@ -31,6 +32,7 @@ def test_run_score_end_to_end(reference_run, eval_items, tmp_path):
     assert m["binary"]["avg_ap_prob"] is not None
 
 
+@pytest.mark.slow
 def test_kill_and_resume_gives_the_uninterrupted_predictions(tiny_model, eval_items, clip_root,
                                                              reference_run, tmp_path):
     out = tmp_path / "run"
@@ -51,7 +53,7 @@ def test_kill_and_resume_gives_the_uninterrupted_predictions(tiny_model, eval_it
     # Simulate a kill mid-write: half a line at the end.
     with open(pred, "a") as f:
         f.write('{"id": "i11", "respon')
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(args, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     got = lines(pred)
     ids = [p["id"] for p in got]
@@ -62,6 +64,7 @@ def test_kill_and_resume_gives_the_uninterrupted_predictions(tiny_model, eval_it
         assert p["p_yes"] == pytest.approx(want[p["id"]]["p_yes"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_bad_videos_fail_only_their_items_and_retry(tiny_model, clip_root, tmp_path):
     root = tmp_path / "videos"
     root.mkdir()
@@ -108,6 +111,7 @@ def test_resume_with_other_settings_is_refused(tiny_model, eval_items, clip_root
     assert "holds predictions made with other settings" in r.stderr
 
 
+@pytest.mark.slow
 def test_data_parallel_shards_merge_to_the_singlerun_cli(tiny_model, eval_items, clip_root,
                                                       reference_run, tmp_path):
     out = tmp_path / "dp"
@@ -162,6 +166,7 @@ def test_answer_position_tokens(tiny_model):
     assert tok.decode(common + [a]).endswith("A") and tok.decode(common + [b]).endswith("B")
 
 
+@pytest.mark.slow
 def test_official_protocol_scores_p_yes_of_the_bare_question(tiny_model, eval_items, clip_root,
                                                              tmp_path):
     """CameraBench's protocol: the question + " Please only answer Yes or No.", one new token,

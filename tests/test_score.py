@@ -3,7 +3,7 @@ import json
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from camreasoner.data.schema import DataError, write_items
+from camreasoner.data.schema import VQA_ROLES, DataError, write_items
 from camreasoner.eval import metrics
 from camreasoner.eval.score import (
     chance_predictions,
@@ -41,6 +41,52 @@ def test_metrics_match_sklearn(seed):
     s = rng.integers(0, 7, 200) / 6.0  # many ties
     assert metrics.average_precision(y, s) == pytest.approx(average_precision_score(y, s))
     assert metrics.roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    c = rng.random(200)  # continuous scores, no ties
+    assert metrics.average_precision(y, c) == pytest.approx(average_precision_score(y, c))
+    assert metrics.roc_auc(y, c) == pytest.approx(roc_auc_score(y, c))
+
+
+def test_metrics_where_sklearn_has_no_answer_are_none():
+    import math
+    import warnings
+
+    # No positive: sklearn warns and scores 0 (an "always wrong" row); ours is undefined.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert average_precision_score([0, 0, 0], [0.1, 0.5, 0.9]) == 0
+        # One class: sklearn 1.9 warns and returns nan (older versions raised).
+        assert math.isnan(roc_auc_score([1, 1], [0.2, 0.3]))
+    assert metrics.average_precision([0, 0, 0], [0.1, 0.5, 0.9]) is None
+    assert metrics.average_precision([], []) is None
+    # Only positives: AP is defined (every threshold is all precision), AUC is not.
+    assert metrics.average_precision([1, 1], [0.2, 0.3]) == 1.0
+    assert metrics.roc_auc([1, 1], [0.2, 0.3]) is None
+    assert metrics.roc_auc([0, 0, 0], [0.1, 0.5, 0.9]) is None
+    assert metrics.roc_auc([], []) is None
+    for fn in (metrics.average_precision, metrics.roc_auc):
+        with pytest.raises(ValueError, match="differ in shape"):
+            fn([1, 0, 1], [0.5, 0.5])
+    # numpy input, as benchmarks/probe_vision_tower.py and score() pass lists
+    import numpy as np
+
+    assert metrics.average_precision(np.array([1, 0]), np.array([0.9, 0.1])) == 1.0
+
+
+def test_a_task_without_positives_has_no_ap_and_the_averages_skip_it():
+    items = [make_item(id=f"p{k}", task="Pan_Left", answer="B" if k == 0 else "A")
+             for k in range(3)]
+    items += [make_item(id=f"t{k}", task="Tilt_Up", answer="A") for k in range(3)]
+    preds = {i.id: {"id": i.id, "response": _resp(i.answer), "p_yes": 0.5} for i in items}
+    b = score(items, preds)["binary"]
+    tilt = b["per_task"]["Tilt_Up"]
+    assert (tilt["ap"], tilt["ap_prob"], tilt["auc"], tilt["auc_prob"]) == (None,) * 4
+    assert tilt["acc"] == 100.0 and tilt["positives"] == 0
+    pan = b["per_task"]["Pan_Left"]
+    # all p_yes tie: AP of p_yes is the positive rate, AUC of p_yes one half
+    assert (pan["ap"], pan["ap_prob"], pan["auc"], pan["auc_prob"]) == pytest.approx(
+        (100.0, 100 / 3, 100.0, 50.0), abs=1e-3)
+    assert b["avg_ap"] == 100.0 and b["avg_ap_prob"] == pytest.approx(100 / 3, abs=1e-3)
+    assert b["avg_acc"] == 100.0  # accuracy is defined for both tasks
 
 
 def _binary_items():
@@ -85,10 +131,12 @@ def test_binary_scoring_hand_checked():
     assert m["binary"]["avg_ap_prob"] is None
 
 
-def test_chance_row_on_camerabench(camerabench_dir, tmp_path):
+@pytest.mark.slow
+def test_chance_row_on_camerabench(full_camerabench_dir, tmp_path):
+    """The seed's Random Chance row (12.2) from the full official files."""
     from camreasoner.data import readers
 
-    items = readers.read_camerabench_binary(camerabench_dir / "binary_classification")
+    items = readers.read_camerabench_binary(full_camerabench_dir / "binary_classification")
     m = score(items, chance_predictions(items))
     per = m["binary"]["per_task"]
     assert round(per["Move_In"]["ap"], 1) == 29.3
@@ -145,8 +193,8 @@ def test_score_files_and_cli(tmp_path):
     items = _binary_items()
     write_items(tmp_path / "items.jsonl", items)
     with open(tmp_path / "pred.jsonl", "w") as f:
-        for it in items:
-            f.write(json.dumps({"id": it.id, "response": _resp(it.answer), "p_yes": 0.5}) + "\n")
+        f.writelines(json.dumps({"id": it.id, "response": _resp(it.answer), "p_yes": 0.5})
+                     + "\n" for it in items)
         f.write('{"id": "Zoom_In_1", "resp')  # truncated last line of a killed run
     m = score_files(tmp_path / "items.jsonl", tmp_path / "pred.jsonl")
     assert m["binary"]["avg_ap"] == 100.0 and len(m["items_sha256"]) == 64
@@ -174,12 +222,13 @@ def _pan_left_items(positives):
             for k in range(4)]
 
 
+@pytest.mark.slow
 def test_permutation_test_of_a_perfect_binary_predictor_hand_checked():
     from camreasoner.eval.permutation import clip_permutation_test
 
     items = _pan_left_items({0})
     preds = {i.id: {"id": i.id, "response": f"<answer>{i.answer}</answer>"} for i in items}
-    r = clip_permutation_test(items, preds, rounds=4000, seed=1)["binary.avg_ap"]
+    r = clip_permutation_test(items, preds, rounds=1500, seed=1)["binary.avg_ap"]
     # The one Yes lands on the positive clip in 1/4 of the shuffles (AP 100); otherwise the
     # positive ties at 0 with two negatives under one Yes: AP = 1 * 1/4 = 25. Null mean =
     # .25 * 100 + .75 * 25 = 43.75; p = P(shuffled >= 100) = 1/4.
@@ -221,7 +270,7 @@ def test_permutation_test_rejects_what_it_cannot_test():
     with pytest.raises(ValueError, match="rounds=0"):
         clip_permutation_test(items, {}, rounds=0)
     open_ended = [make_item(id="o1", options=[], answer="pans left", task="captioning")]
-    with pytest.raises(ValueError, match="no binary or multiple-choice statistic"):
+    with pytest.raises(ValueError, match="no binary, multiple-choice or VQA statistic"):
         clip_permutation_test(open_ended, {}, rounds=5)
 
 
@@ -286,6 +335,7 @@ def test_binary_accuracy_per_primitive_and_its_mean_hand_checked():
     assert strict["per_task"]["Pan_Left"]["parse_failures"] == 1
 
 
+@pytest.mark.slow
 def test_eval_score_reads_answers_as_the_run_did(tmp_path):
     import json
 
@@ -307,3 +357,31 @@ def test_eval_score_reads_answers_as_the_run_did(tmp_path):
         assert r.returncode == 0, r.stderr
         m = json.loads((tmp_path / "m.json").read_text())
         assert m["binary"]["avg_acc"] == want, config
+
+
+VQA_ALL = tuple(VQA_ROLES)
+
+
+def test_an_incomplete_vqa_pair_is_the_one_named():
+    """Regression: the error named the skill's first pair, not the incomplete one."""
+    items, preds = _pair_items("has_motion", "has_pan_left", 1, dict.fromkeys(VQA_ALL, True))
+    items2, preds2 = _pair_items("has_motion", "has_pan_left", 2, dict.fromkeys(VQA_ALL, True))
+    items2 = [i for i in items2 if i.role != "neg_video.neg_question"]
+    with pytest.raises(DataError, match=r"item 'has_motion/has_pan_left/2': field 'role'"):
+        score(items + items2, {**preds, **preds2})
+
+
+def test_permutation_test_of_vqa_items():
+    """Regression: eval permute raised on VQA items. A perfect answerer on 6 pairs scores 100;
+    its answers shuffled among the 24 items of the task score less almost always."""
+    from camreasoner.eval.permutation import clip_permutation_test
+
+    items, preds = [], {}
+    for n in range(1, 7):
+        i, p = _pair_items("has_motion", "has_pan_left", n, dict.fromkeys(VQA_ALL, True))
+        items += i
+        preds.update(p)
+    result = clip_permutation_test(items, preds, rounds=200, seed=0)
+    assert set(result) == {"vqa.avg_overall"}
+    assert result["vqa.avg_overall"]["observed"] == 100.0
+    assert result["vqa.avg_overall"]["null_mean"] < 75 and result["vqa.avg_overall"]["p"] < 0.05

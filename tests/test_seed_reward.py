@@ -210,6 +210,7 @@ def tag_soup(draw):
 
 @given(tag_soup())
 @settings(max_examples=1500, deadline=None)
+@pytest.mark.slow
 def test_linear_parsing_matches_the_seeds_patterns(text):
     normalised = SEED_NORMALISE.sub(r"\1", text)
     assert seed.normalise(text) == normalised

@@ -35,7 +35,7 @@ def test_recipes_parse_with_llamafactory_and_share_the_vision_spec(recipe, tiny_
     # every other key and value goes through LLaMA-Factory's own dataclasses.
     cfg.update(model_name_or_path=str(tiny_model), bf16=False, use_cpu=True)
     cfg.pop("deepspeed", None)
-    model_args, data_args, training_args, finetuning_args, _ = _parse_train_args(cfg)
+    _, data_args, _, finetuning_args, _ = _parse_train_args(cfg)
     assert data_args.template == "qwen2_vl" and finetuning_args.stage == "sft"
 
 
@@ -101,7 +101,7 @@ def _run_sft(recipe, tiny_model, data_dir, out, *extra, media=None):
            "MEDIA_DIR": str(media or data_dir / "videos"), "DATA": "synthetic_ota",
            "OUTPUT_DIR": str(out)}
     return subprocess.run(["bash", "local_scripts/run_sft.sh", *extra], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, check=False)
 
 
 def _losses(out):
@@ -123,12 +123,13 @@ def test_full_sft_trains_and_the_model_answers_in_ota(synth_sft, tiny_model, tmp
                           "--items", str(synth_sft / "items_mc.jsonl"), "--video-root",
                           str(synth_sft / "videos"), "--out", str(tmp_path / "eval"), "--vision",
                           "tiny", "--max-new-tokens", "120", "--workers", "0", "--no-progress"],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     preds = [json.loads(x) for x in (tmp_path / "eval" / "predictions.jsonl").open()]
     assert sum(p["response"].startswith("<observation>") for p in preds) >= 12
 
 
+@pytest.mark.slow
 def test_lora_sft_trains_and_its_merged_export_loads(synth_sft, tiny_model, tmp_path):
     out, merged = tmp_path / "lora", tmp_path / "merged"
     r = _run_sft("tiny_cpu_lora_sft", tiny_model, synth_sft, out, "--export-lora-to", str(merged),
@@ -147,6 +148,7 @@ def test_lora_sft_trains_and_its_merged_export_loads(synth_sft, tiny_model, tmp_
     assert any(not torch.equal(base[k], after[k]) for k in base if k in after)
 
 
+@pytest.mark.slow
 def test_resume_and_the_data_check(synth_sft, tiny_model, tmp_path):
     out = tmp_path / "resume"
     r = _run_sft("tiny_cpu_sft", tiny_model, synth_sft, out, "max_steps=4", "save_steps=2")

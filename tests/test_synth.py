@@ -1,6 +1,7 @@
 """Synthetic clips: physics of the rendered images, labels, determinism, items and chains, and
 the geometric baseline."""
 
+import itertools
 import json
 
 import numpy as np
@@ -29,7 +30,7 @@ def _measure(motion_text: str, seed: int = 3, speed: str = "regular"):
         cv2.cvtColor(render(surfaces, p, SIZE, SIZE), cv2.COLOR_RGB2GRAY) for p in poses[1:]]
     pts = cv2.goodFeaturesToTrack(grays[0], 400, 0.01, 4)
     cur, ok = pts, np.ones(len(pts), bool)
-    for g0, g1 in zip(grays[:-1], grays[1:]):
+    for g0, g1 in itertools.pairwise(grays):
         cur, st, _ = cv2.calcOpticalFlowPyrLK(g0, g1, cur, None, winSize=(15, 15), maxLevel=2)
         ok &= st.ravel() == 1
     p0, p1 = pts[ok].reshape(-1, 2), cur[ok].reshape(-1, 2)
@@ -181,7 +182,7 @@ def test_chains_are_well_formed_and_agree_with_geometry(synth_set):
             assert "right" in obs and "left" not in obs
         if motion in ("Pan_Right", "Move_Right"):
             assert "left" in obs and "right" not in obs
-        if motion.startswith("Pan_") or motion.startswith("Tilt_"):
+        if motion.startswith(("Pan_", "Tilt_")):
             assert "no parallax" in obs or "in unison" in obs or "same amount" in obs
         if motion in ("Move_Left", "Move_Right", "Move_Up", "Move_Down"):
             assert "parallax" in obs or "faster" in obs
@@ -226,6 +227,7 @@ def test_sft_and_rl_files(synth_set):
     assert seen == set(expected)
 
 
+@pytest.mark.slow
 def test_deterministic_per_seed_whatever_the_workers(tmp_path):
     from camreasoner.synth.build import build
 
@@ -247,6 +249,7 @@ def test_cli_motions_restrict_the_mix(tmp_path):
     assert motions == ["Zoom_In", "Move_In+Pan_Right"] * 2
 
 
+@pytest.mark.slow
 def test_geometric_baseline_beats_chance(synth_set, tmp_path):
     from camreasoner.baseline.geometric import run_baseline
     from camreasoner.eval.score import score_files

@@ -65,3 +65,99 @@ def test_probe_errors_name_the_file(tmp_path):
     (tmp_path / "t.mp4").write_text("not a video")
     with pytest.raises(VideoError, match="t.mp4: cannot decode"):
         probe(tmp_path / "t.mp4")
+
+
+def _frames(n=6, height=32, width=48):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, (height // 8, width // 8 + n, 3), dtype=np.uint8)
+    big = np.repeat(np.repeat(coarse, 8, 0), 8, 1)
+    return np.stack([big[:, 8 * i:8 * i + width] for i in range(n)])
+
+
+def test_write_video_array_or_iterator_round_trip(tmp_path):
+    import av
+    import numpy as np
+
+    from camreasoner.media.writer import write_video
+
+    frames = _frames()
+    a = write_video(tmp_path / "a.mp4", frames, 6, crf=10, preset="ultrafast")
+    b = write_video(tmp_path / "b.mp4", iter(list(frames)), 6, crf=10, preset="ultrafast")
+    assert a.read_bytes() == b.read_bytes()
+    info = probe(a, decode_all=True)
+    assert (info.frames, info.width, info.height, info.duration) == (6, 48, 32, 1.0)
+    with av.open(str(a)) as c:
+        back = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    assert np.abs(back.astype(int) - frames).mean() < 8  # the frames, less YUV 4:2:0 rounding
+    # a fourth channel is alpha and ignored: the renderer's RGBA frames give the same clip
+    rgba = np.concatenate([frames, np.zeros(frames.shape[:3] + (1,), np.uint8)], axis=3)
+    c = write_video(tmp_path / "c.mp4", rgba, 6, crf=10, preset="ultrafast")
+    assert c.read_bytes() == a.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "c.mp4"]
+
+
+def test_write_video_defaults_are_libx264s_and_bframes_zero_keeps_decode_order(tmp_path):
+    import av
+
+    from camreasoner.media.writer import write_video
+
+    frames = _frames(12)
+    default = write_video(tmp_path / "d.mp4", frames, 6)
+    explicit = write_video(tmp_path / "e.mp4", frames, 6, crf=23, preset="medium")
+    assert default.read_bytes() == explicit.read_bytes()
+
+    def order(path):
+        with av.open(str(path)) as c:
+            return [p.pts for p in c.demux(video=0) if p.size]
+
+    assert order(default) != sorted(order(default))  # B-frames: decode order is not display order
+    no_b = write_video(tmp_path / "n.mp4", frames, 6, bframes=0)
+    assert order(no_b) == sorted(order(no_b))
+
+
+def test_write_video_timestamps_and_silent_audio(tmp_path):
+    from fractions import Fraction
+
+    import av
+
+    from camreasoner.media.writer import write_video
+
+    pts = [5, 6, 9, 10, 14, 15]
+    path = write_video(tmp_path / "t.mkv", _frames(), 30, pts=pts, time_base=Fraction(1, 10),
+                       bframes=0, silent_audio=(0.0, 2.0))
+    with av.open(str(path)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+        times = [round(float(f.pts * f.time_base), 3) for f in c.decode(video=0)]
+    assert times == [p / 10 for p in pts]
+    with pytest.raises(ValueError, match="go together"):
+        write_video(tmp_path / "x.mp4", _frames(), 30, pts=pts)
+    with pytest.raises(ValueError, match="5 frames for 6 pts"):
+        write_video(tmp_path / "x.mp4", _frames(5), 30, pts=pts, time_base=Fraction(1, 10))
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_write_video_errors_name_the_file_and_leave_the_old_one(tmp_path):
+    import numpy as np
+
+    from camreasoner.media.writer import write_video
+
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"the clip a reader is reading")
+    with pytest.raises(ValueError, match=r"clip\.mp4: width and height must be even.*47x32"):
+        write_video(target, _frames(width=48)[:, :, :47], 6)
+    with pytest.raises(ValueError, match=r"clip\.mp4: no frames"):
+        write_video(target, iter([]), 6)
+    with pytest.raises(ValueError, match=r"clip\.mp4: frames must be uint8"):
+        write_video(target, _frames().astype(np.float32), 6)
+
+    def then_a_bad_one():  # fails after the encoder has written packets
+        yield from _frames(30)
+        yield np.zeros((16, 16, 3), np.uint8)
+
+    with pytest.raises(ValueError, match=r"clip\.mp4: frame 30 is uint8 \(16, 16, 3\)"):
+        write_video(target, then_a_bad_one(), 6)
+    # atomic: the old file is untouched and no temporary file is left beside it
+    assert target.read_bytes() == b"the clip a reader is reading"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]

@@ -207,8 +207,8 @@ def extract_letter(
 
 def parse_solution(solution: str) -> str:
     """The truth letter from ``"B"`` or ``"<answer>B</answer>"``; raises ValueError otherwise."""
-    if not isinstance(solution, str):
-        raise ValueError(f"solution must be a string, got {type(solution).__name__}")
+    if not isinstance(solution, str):  # callers turn ValueError into an error naming the record
+        raise ValueError(f"solution must be a string, got {type(solution).__name__}")  # noqa: TRY004
     m = _SOLUTION_RE.match(solution)
     inner = m.group(1) if m else solution.strip()
     letter = letter_from_answer_text(inner)

@@ -11,9 +11,22 @@ from pathlib import Path
 log = logging.getLogger("camreasoner")
 
 
+class _Parser(argparse.ArgumentParser):
+    """``--help`` shows each option's default; a usage error is one line on stderr and exit
+    status 2 (argparse's own status), without the usage block."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -168,7 +181,8 @@ def cmd_eval_permute(args: argparse.Namespace) -> int:
     from camreasoner.eval.permutation import permutation_files
     from camreasoner.tables import md_table
 
-    record = permutation_files(args.items, args.predictions, rounds=args.rounds, seed=args.seed)
+    record = permutation_files(args.items, args.predictions, rounds=args.rounds, seed=args.seed,
+                               progress=True)
     rows = [[k, f"{v['observed']:.1f}", f"{v['null_mean']:.1f}", f"{v['null_p95']:.1f}",
              f"{v['p']:.4f}"] for k, v in record["tests"].items()]
     log.info("clips shuffled among each task's items, %d rounds:\n%s", args.rounds,
@@ -221,10 +235,20 @@ def cmd_eval_report(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from camreasoner.errors import UserError
     from camreasoner.synth.build import build
+    from camreasoner.taxonomy import SPEED_NAMES, parse_motion
 
     motions = [m for m in args.motions.split(",") if m] if args.motions else None
     speeds = tuple(s for s in args.speeds.split(",") if s)
+    try:
+        for m in motions or ():
+            parse_motion(m)
+    except ValueError as e:
+        raise UserError(f"--motions: {e}") from None
+    unknown = [s for s in speeds if s not in SPEED_NAMES]
+    if unknown or not speeds:
+        raise UserError(f"--speeds: {unknown or 'none given'}: use {', '.join(SPEED_NAMES)}")
     summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
                     fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
                     sft_per_clip=args.sft_per_clip)
@@ -237,6 +261,13 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     summary = run_baseline(args.items, args.video_root, args.out, workers=args.workers)
     log.info("baseline: %s", json.dumps(summary))
+    if summary["clips"] and summary["clip_errors"] == summary["clips"]:
+        # every clip failed: the predictions file holds only errors (a wrong --video-root?)
+        from camreasoner.errors import UserError
+
+        raise UserError(f"no clip of {args.items} could be read under {args.video_root} "
+                        f"({summary['clip_errors']} of {summary['clips']} failed; reasons in "
+                        f"{args.out})")
     return 0
 
 
@@ -245,7 +276,7 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
     settings = {"model_name_or_path": args.model, "dataset": args.dataset,
                 "dataset_dir": args.dataset_dir, "media_dir": args.media_dir,
-                "output_dir": args.output_dir}
+                "output_dir": args.out}
     out = run_sft(args.recipe, settings, args.overrides or [], check=not args.no_check,
                   dry_run=args.dry_run)
     if args.export_lora_to and not args.dry_run:
@@ -267,9 +298,10 @@ def cmd_rl(args: argparse.Namespace) -> int:
         cfg = VerlLaunch(model=args.model, train_file=args.train_file, val_file=args.val_file,
                          output_dir="", recipe=args.recipe, protocol=args.protocol,
                          video_root=args.video_root, n_gpus=args.n_gpus, n_nodes=args.n_nodes,
-                         tensor_parallel=args.tp, vision=args.vision, workers=args.workers,
+                         tensor_parallel=args.tensor_parallel_size, vision=args.vision,
+                         workers=args.workers,
                          overrides=overrides)
-        cfg.output_dir = args.output_dir or f"outputs/rl/{cfg.recipe_name()}"
+        cfg.output_dir = args.out or f"outputs/rl/{cfg.recipe_name()}"
         run(cfg, dry_run=args.dry_run)
         return 0
     from camreasoner.rl.trl_backend import TrlConfig, train
@@ -278,7 +310,7 @@ def cmd_rl(args: argparse.Namespace) -> int:
     if not args.video_root:
         raise SystemExit("--video-root is required for --backend trl")
     cfg = TrlConfig(model=args.model, items=args.train_file, video_root=args.video_root,
-                    output_dir=args.output_dir or "outputs/rl",
+                    output_dir=args.out or "outputs/rl",
                     vision=VisionSpec(fps=args.fps, max_frames=args.max_frames,
                                       max_pixels=args.max_pixels,
                                       min_pixels=min(args.max_pixels, 16 * 784), mode="frames"),
@@ -294,13 +326,12 @@ def cmd_rl(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from camreasoner.demo import PRESETS, config_with, run_demo
+    from camreasoner.demo import config_with, load_preset, run_demo
 
-    try:
-        cfg = config_with(PRESETS[args.preset], args.set or [])
-    except ValueError as e:
-        log.error("%s", e)
-        return 2
+    preset = Path(args.preset_file) if args.preset_file else args.preset
+    cfg = config_with(load_preset(preset), args.set or [])
+    # a folder made with other settings, or a backend this machine lacks, is refused inside
+    # (a DemoError: a UserError, which main prints as one line, status 2)
     out = run_demo(args.out, cfg, until=args.until)
     if args.until:
         print(f"demo output (stopped after {args.until}): {out}")
@@ -320,45 +351,50 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from camreasoner import __version__, prompts
-    from camreasoner.eval.backends import P_YES_METHODS
     from camreasoner.data.readers import READERS, RECORD_FORMATS
+    from camreasoner.eval.backends import P_YES_METHODS
     from camreasoner.protocols import DEFAULT_PROTOCOL, EVAL_PROTOCOLS, PROTOCOLS
     from camreasoner.vision import PRESETS as VISION_PRESETS
 
-    p = argparse.ArgumentParser(prog="camreasoner", description=__doc__)
+    p = _Parser(prog="camreasoner", description=__doc__)
     p.add_argument("--version", action="version", version=__version__)
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error instead of its one-line message")
     sub = p.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="build, convert and check item files").add_subparsers(
         dest="data_command", required=True)
     b = data.add_parser("build-benchmark", help="CameraBench annotations -> our item files")
-    b.add_argument("--camerabench-dir", required=True)
-    b.add_argument("--out", required=True)
+    b.add_argument("--camerabench-dir", required=True,
+                   help="the official annotations: binary_classification/, vqa_and_retrieval/")
+    b.add_argument("--out", required=True, help="folder for the item files and manifest.json")
     b.set_defaults(func=cmd_build_benchmark)
 
     c = data.add_parser("check", help="validate a data file (items, or the seed's RL, evaluation "
                         "or ShareGPT files) and its videos")
-    c.add_argument("file")
+    c.add_argument("file", help="the data file to check")
     c.add_argument("--format", default="auto", choices=("auto", *RECORD_FORMATS),
                    help="record format (auto: .jsonl is items, a JSON list is told by its keys)")
     c.add_argument("--video-root", help="check videos too (exists, inside root, decodes, length)")
-    c.add_argument("--min-frames", type=int, default=2)
-    c.add_argument("--min-duration", type=float, default=0.0)
+    c.add_argument("--min-frames", type=int, default=2, help="fewest frames a clip may have")
+    c.add_argument("--min-duration", type=float, default=0.0,
+                   help="shortest clip in seconds (0: no limit)")
     c.add_argument("--decode-all", action="store_true", help="decode every frame, not the first")
-    c.add_argument("--workers", type=int, default=None)
+    c.add_argument("--workers", type=int, default=None,
+                   help="video-probing processes (default: up to 4)")
     c.add_argument("--report", help="write the full report as JSON here")
     c.set_defaults(func=cmd_check)
 
     v = data.add_parser("convert", help="between item files, the seed's files, ShareGPT (SFT) and "
                         "verl parquet (RL)")
-    v.add_argument("input")
+    v.add_argument("input", help="the file to convert")
     v.add_argument("--from", dest="src_format", default="auto",
                    choices=("auto", *RECORD_FORMATS, *READERS, "verl"),
                    help="input format (auto: .jsonl is items, a JSON list is told by its keys)")
     v.add_argument("--to", choices=("items", "sharegpt", "verl"), required=True)
-    v.add_argument("--out", required=True)
-    v.add_argument("--video-root")
+    v.add_argument("--out", required=True, help="the file to write")
+    v.add_argument("--video-root", help="where the records' video paths resolve")
     v.add_argument("--protocol", choices=tuple(PROTOCOLS), default=DEFAULT_PROTOCOL,
                    help="--to verl: the RL input of this protocol (seed: 1 fps frames as images "
                         "fitted into 16,384 tokens; camreasoner: videos)")
@@ -378,8 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_convert)
 
     d = sub.add_parser("download", help="fetch models, data and videos into one data root")
-    d.add_argument("--data-root", default="data_root")
-    d.add_argument("--base-model", default="Qwen/Qwen2.5-VL-7B-Instruct")
+    d.add_argument("--data-root", default="data_root", help="where everything lands")
+    d.add_argument("--base-model", default="Qwen/Qwen2.5-VL-7B-Instruct",
+                   help="hub id of the base model")
     d.add_argument("--with-checkpoint", action="store_true",
                    help="also fetch the released CamReasoner-7B checkpoint")
     d.add_argument("--only", help="comma-separated step keys (see --plan)")
@@ -394,9 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="score, run and report CameraBench evaluations"
                         ).add_subparsers(dest="eval_command", required=True)
     es = ev.add_parser("score", help="metrics from items + predictions")
-    es.add_argument("--items", required=True)
-    es.add_argument("--predictions", required=True)
-    es.add_argument("--out", required=True)
+    es.add_argument("--items", required=True, help="item file (ours or the seed's)")
+    es.add_argument("--predictions", required=True, help="RUN/predictions.jsonl")
+    es.add_argument("--out", required=True, help="the metrics JSON to write")
     es.add_argument("--strict-format", action="store_true",
                     help="strict reading: only answers inside <answer> tags (default: also bare "
                          "answers)")
@@ -408,25 +445,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     epm = ev.add_parser("permute", help="does the model read the clip? scores against its own "
                         "answers shuffled among clips (a permutation test)")
-    epm.add_argument("--items", required=True)
-    epm.add_argument("--predictions", required=True)
-    epm.add_argument("--rounds", type=int, default=1000)
-    epm.add_argument("--seed", type=int, default=0)
+    epm.add_argument("--items", required=True, help="item file (ours or the seed's)")
+    epm.add_argument("--predictions", required=True, help="RUN/predictions.jsonl")
+    epm.add_argument("--rounds", type=int, default=1000, help="shuffles")
+    epm.add_argument("--seed", type=int, default=0, help="of the shuffles")
     epm.add_argument("--out", help="write the test's JSON here")
     epm.set_defaults(func=cmd_eval_permute)
 
     er = ev.add_parser("run", help="answer every item with a model (resumable)")
-    er.add_argument("--model", required=True)
-    er.add_argument("--items", required=True)
-    er.add_argument("--video-root", required=True)
-    er.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    er.add_argument("--model", required=True, help="a Hugging Face model folder")
+    er.add_argument("--items", required=True, help="item file (ours or the seed's)")
+    er.add_argument("--video-root", required=True, help="where the items' videos resolve")
+    er.add_argument("--backend", choices=("hf", "vllm"), default="hf",
+                    help="transformers (CPU, one GPU) or vLLM (GPU nodes)")
     er.add_argument("--out", required=True, help="run folder (predictions.jsonl, config, summary)")
     er.add_argument("--protocol", choices=tuple(EVAL_PROTOCOLS), default=DEFAULT_PROTOCOL,
                     help="the settings to start from (camreasoner.protocols): seed = the seed's "
                          "eval_bench.py (1 fps frames as images, its prompt tail, 8,192 new "
                          "tokens); camreasoner = our training prompt and video input; official = "
                          "CameraBench's P(Yes) protocol. The flags below change single settings.")
-    er.add_argument("--batch-size", type=int, default=8)
+    er.add_argument("--batch-size", type=int, default=8, help="items a generate call")
     er.add_argument("--workers", type=int, default=2, help="frame-decoding processes")
     er.add_argument("--cache-dir", help="cache decoded frames here (keyed by content + spec)")
     er.add_argument("--max-new-tokens", type=int, help="default: the protocol's")
@@ -444,28 +482,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how p_yes is computed for yes/no items (letters: at the answer "
                          "position; yes_token: P(Yes) at the first token; off)")
     er.add_argument("--retry-errors", action="store_true", help="run failed items again")
-    er.add_argument("--tensor-parallel-size", type=int, default=1)
+    er.add_argument("--tensor-parallel-size", type=int, default=1,
+                    help="vLLM: GPUs a model is split over")
     er.add_argument("--data-parallel", type=int, default=1,
                     help="processes, each on --tensor-parallel-size GPUs and a shard of items")
-    er.add_argument("--shard-index", type=int, default=0)
-    er.add_argument("--num-shards", type=int, default=1)
-    er.add_argument("--no-progress", action="store_true")
+    er.add_argument("--shard-index", type=int, default=0, help="this process's shard")
+    er.add_argument("--num-shards", type=int, default=1, help="shards of the items")
+    er.add_argument("--no-progress", action="store_true", help="no progress bar")
     er.set_defaults(func=cmd_eval_run)
 
     ep = ev.add_parser("report", help="tables, plots and an HTML page for one or more runs")
     ep.add_argument("runs", nargs="+", help="run folders (from eval run)")
-    ep.add_argument("--out", required=True)
+    ep.add_argument("--out", required=True, help="the report folder")
     ep.add_argument("--max-items", type=int, default=300, help="items shown in the HTML list")
     ep.set_defaults(func=cmd_eval_report)
 
     sy = sub.add_parser("synth", help="render synthetic camera-motion clips with exact labels")
-    sy.add_argument("--out", required=True)
-    sy.add_argument("--clips", type=int, required=True)
-    sy.add_argument("--seed", type=int, default=0)
-    sy.add_argument("--size", type=int, default=224)
-    sy.add_argument("--frames", type=int, default=16)
-    sy.add_argument("--fps", type=int, default=8)
-    sy.add_argument("--workers", type=int, default=1)
+    sy.add_argument("--out", required=True, help="output folder")
+    sy.add_argument("--clips", type=int, required=True, help="clips to render")
+    sy.add_argument("--seed", type=int, default=0, help="random seed")
+    sy.add_argument("--size", type=int, default=224, help="frame side in pixels")
+    sy.add_argument("--frames", type=int, default=16, help="frames a clip")
+    sy.add_argument("--fps", type=int, default=8, help="frames a second")
+    sy.add_argument("--workers", type=int, default=1, help="rendering processes")
     sy.add_argument("--motions", help="comma-separated, e.g. Pan_Left,Zoom_In,Move_In+Pan_Right,"
                                       "Static,Shake (default: the documented mix)")
     sy.add_argument("--speeds", default="slow,regular,fast",
@@ -477,89 +516,127 @@ def build_parser() -> argparse.ArgumentParser:
     bl = sub.add_parser("baseline", help="non-learned reference predictors"
                         ).add_subparsers(dest="baseline_command", required=True)
     bg = bl.add_parser("geometric", help="OpenCV tracks + homography/parallax -> predictions")
-    bg.add_argument("--items", required=True)
-    bg.add_argument("--video-root", required=True)
+    bg.add_argument("--items", required=True, help="item file (ours or the seed's)")
+    bg.add_argument("--video-root", required=True, help="where the items' videos resolve")
     bg.add_argument("--out", required=True, help="predictions .jsonl (eval score reads it)")
-    bg.add_argument("--workers", type=int, default=1)
+    bg.add_argument("--workers", type=int, default=1, help="clip-reading processes")
     bg.set_defaults(func=cmd_baseline)
 
     sf = sub.add_parser("sft", help="SFT with LLaMA-Factory from LLaMA-Factory/recipes")
     sf.add_argument("--recipe", default="qwen2_5_vl_7b_full_sft",
                     help="a recipe name in LLaMA-Factory/recipes, or a YAML path")
-    sf.add_argument("--model")
+    sf.add_argument("--model", help="base model folder (default: the recipe's)")
     sf.add_argument("--dataset", help="comma-separated dataset_info.json names")
-    sf.add_argument("--dataset-dir")
+    sf.add_argument("--dataset-dir", help="folder of dataset_info.json (default: the recipe's)")
     sf.add_argument("--media-dir", help="where the datasets' video paths resolve")
-    sf.add_argument("--output-dir")
+    sf.add_argument("--out", help="output folder (default: the recipe's output_dir)")
     sf.add_argument("--no-check", action="store_true", help="skip the data check")
-    sf.add_argument("--dry-run", action="store_true")
+    sf.add_argument("--dry-run", action="store_true",
+                    help="check the data, print the config and the command, write nothing")
     sf.add_argument("--export-lora-to", help="after LoRA training, merge the adapter into the "
                                              "base model here")
     sf.add_argument("overrides", nargs="*", help="LLaMA-Factory key=value overrides, last wins")
     sf.set_defaults(func=cmd_sft)
 
     rl = sub.add_parser("rl", help="GRPO: verl on clusters (default) or TRL on one GPU / the CPU")
-    rl.add_argument("--backend", choices=("verl", "trl"), default="verl")
-    rl.add_argument("--model", required=True)
+    rl.add_argument("--backend", choices=("verl", "trl"), default="verl",
+                    help="verl (GPU clusters) or TRL (one GPU or the CPU)")
+    rl.add_argument("--model", required=True, help="the SFT model folder")
     rl.add_argument("--train-file", required=True, help="parquet, items .jsonl or OneThinker .json")
-    rl.add_argument("--val-file")
-    rl.add_argument("--video-root")
-    rl.add_argument("--output-dir", help="default: outputs/rl/<recipe> (verl), outputs/rl (trl)")
+    rl.add_argument("--val-file",
+                    help="verl: a held-out file (default: a sample of the training rows)")
+    rl.add_argument("--video-root", help="where the records' videos resolve")
+    rl.add_argument("--out", help="output folder (default: outputs/rl/<recipe> with verl, "
+                                  "outputs/rl with trl)")
     rl.add_argument("--protocol", choices=tuple(PROTOCOLS), default=DEFAULT_PROTOCOL,
                     help="verl: the RL protocol (camreasoner.protocols): its recipe, input form "
                          "and reward")
     rl.add_argument("--recipe", help="verl: EasyR1/<recipe>.yaml (default: the protocol's)")
     rl.add_argument("--workers", type=int, default=8,
                     help="verl: frame-decoding processes for the conversion")
-    rl.add_argument("--n-gpus", type=int, default=8)
-    rl.add_argument("--n-nodes", type=int, default=1)
-    rl.add_argument("--tp", type=int, default=1, help="vLLM tensor parallel size")
+    rl.add_argument("--n-gpus", type=int, default=8, help="verl: GPUs a node")
+    rl.add_argument("--n-nodes", type=int, default=1, help="verl: nodes (start Ray first)")
+    rl.add_argument("--tensor-parallel-size", type=int, default=1,
+                    help="verl: vLLM's tensor parallel size in the rollouts")
     rl.add_argument("--vision", choices=tuple(VISION_PRESETS),
                     help="verl: vision preset written into the parquet (default: the protocol's)")
     rl.add_argument("--dry-run", action="store_true", help="prepare data, print the command")
     trl_opts = rl.add_argument_group("trl backend")
-    trl_opts.add_argument("--max-steps", type=int, default=100)
-    trl_opts.add_argument("--lr", type=float, default=2e-6)
-    trl_opts.add_argument("--num-generations", type=int, default=8)
-    trl_opts.add_argument("--batch-size", type=int, default=8)
-    trl_opts.add_argument("--max-completion-length", type=int, default=1024)
-    trl_opts.add_argument("--temperature", type=float, default=1.0)
-    trl_opts.add_argument("--fps", type=float, default=2.0)
-    trl_opts.add_argument("--max-frames", type=int, default=8)
-    trl_opts.add_argument("--max-pixels", type=int, default=144 * 784)
-    trl_opts.add_argument("--cpu", action="store_true")
+    trl_opts.add_argument("--max-steps", type=int, default=100, help="GRPO steps")
+    trl_opts.add_argument("--lr", type=float, default=2e-6, help="learning rate")
+    trl_opts.add_argument("--num-generations", type=int, default=8, help="rollouts a prompt")
+    trl_opts.add_argument("--batch-size", type=int, default=8, help="completions a step")
+    trl_opts.add_argument("--max-completion-length", type=int, default=1024,
+                          help="tokens a completion")
+    trl_opts.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    trl_opts.add_argument("--fps", type=float, default=2.0, help="frames sampled a second")
+    trl_opts.add_argument("--max-frames", type=int, default=8, help="frames a clip")
+    trl_opts.add_argument("--max-pixels", type=int, default=144 * 784, help="pixels a frame")
+    trl_opts.add_argument("--cpu", action="store_true", help="train on the CPU")
     rl.add_argument("overrides", nargs="*", help="verl Hydra overrides (key=value), last wins")
     rl.set_defaults(func=cmd_rl)
 
-    m = sub.add_parser("demo", help="the main job on the embedded default (tiny model, CPU)")
-    m.add_argument("--out", default="outputs/demo")
-    m.add_argument("--preset", choices=("cpu", "ci", "gpu", "gpu_video"), default="cpu",
-                   help="cpu: the full CPU demo; ci: every stage on less data; gpu: a ~15M-"
-                        "parameter model on a larger corpus, one GPU, ~10 minutes; gpu_video: "
-                        "that model, SFT on videos (the start for verl's GRPO)")
-    m.add_argument("--until", choices=("data", "model", "sft", "rl", "eval"),
+    from camreasoner.demo import DEFAULT_PRESET, PRESET_NAMES, STAGES, preset_summary
+
+    m = sub.add_parser(
+        "demo", help="the whole pipeline on synthetic clips and a tiny model built here",
+        description="Synthetic clips -> a tiny Qwen2.5-VL -> SFT -> GRPO -> evaluation -> a "
+                    "report, stage by stage under --out (a killed run resumes there). The "
+                    "settings: a preset (camreasoner/demo/presets/*.yaml), then --set.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    m.add_argument("--out", default="outputs/demo",
+                   help="output folder; one made with other settings is refused")
+    which = m.add_mutually_exclusive_group()
+    # argparse %-formats help text: a literal % in a preset's description must be doubled
+    which.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET,
+                       help="; ".join(f"{n}: {preset_summary(n).rstrip('.')}"
+                                      for n in PRESET_NAMES).replace("%", "%%"))
+    which.add_argument("--preset-file", metavar="PATH",
+                       help="a YAML preset of one's own instead (the sections and keys of the "
+                            "shipped ones; a key left out takes its default)")
+    m.add_argument("--until", choices=STAGES[:-1],
                    help="stop after this stage (later stages are left as they are)")
-    m.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="change one DemoConfig field of the preset (repeatable), e.g. "
-                        "--set train_clips=8000 --set sft_overrides=learning_rate=5e-4")
+    m.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="change one setting of the preset (repeatable; the value is read as "
+                        "YAML, a list also comma-separated), e.g. --set data.train_clips=8000 "
+                        "--set rl.backend=verl --set model.hidden_size=128 "
+                        "--set sft.overrides=learning_rate=5e-4,warmup_steps=50")
     m.set_defaults(func=cmd_demo)
 
     dev = sub.add_parser("dev", help="developer tools").add_subparsers(dest="dev_command",
                                                                        required=True)
     t = dev.add_parser("tiny-model", help="build a tiny random Qwen2.5-VL for tests")
-    t.add_argument("--out", required=True)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="the model folder to write")
+    t.add_argument("--seed", type=int, default=0, help="random seed")
     t.set_defaults(func=cmd_tiny_model)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user error (bad input, a missing file, a setting that cannot be
+    honoured) is printed as one line naming the input, status 2; any other failure is an
+    internal error, status 1; ``--debug`` shows the traceback of either."""
+    from camreasoner.errors import UserError
+
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    from camreasoner.data.schema import DataError
-
     try:
         return args.func(args)
-    except DataError as e:
-        log.error("%s", e)
+    except UserError as e:
+        if args.debug:
+            raise
+        print(f"camreasoner: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file or folder the user named that cannot be read or written
+        if args.debug or e.filename is None:
+            raise
+        print(f"camreasoner: error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"camreasoner: internal error: {type(e).__name__}: {e} (run again with --debug "
+              "for the traceback)", file=sys.stderr)
+        return 1

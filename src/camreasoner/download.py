@@ -47,6 +47,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from camreasoner.errors import UserError
+
 log = logging.getLogger(__name__)
 
 COMPLETE_MARKER = ".camreasoner_complete"
@@ -82,7 +84,7 @@ _SHA_RE = re.compile(r"[0-9a-f]{40}")
 _NOT_CONTENT = {".cache", ".gitattributes", COMPLETE_MARKER}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     pass
 
 

@@ -59,7 +59,7 @@ OFFICIAL_YES_NO_SUFFIX = " Please only answer Yes or No."
 
 # The alignment stage's request: the video alone, answered by the chain's <observation>. A
 # randomly initialised model learns to use the video under this target and not under
-# question-conditioned ones (docs/benchmarks.md, "SFT through the language model").
+# question-conditioned ones (maintainers/experiment-log.md, "SFT through the language model").
 CAPTION_INSTRUCTION = "Describe how the view changes across the frames."
 IMAGE_PLACEHOLDER = "<image>"
 OPTIONS_HEADER = "Options:"
@@ -174,8 +174,7 @@ def parse_prompt(text: str) -> tuple[str, list[str], str | None]:
     Accepts a leading video placeholder. Options are the lines after ``Options:`` up to the first
     blank line.
     """
-    if text.startswith(VIDEO_PLACEHOLDER):
-        text = text[len(VIDEO_PLACEHOLDER):]
+    text = text.removeprefix(VIDEO_PLACEHOLDER)
     for key, instr in INSTRUCTIONS.items():
         suffix = "\n\n" + instr
         if text.endswith(suffix):
@@ -183,7 +182,7 @@ def parse_prompt(text: str) -> tuple[str, list[str], str | None]:
             return question, options, key
     marker = f"\n{OPTIONS_HEADER}\n"
     if marker not in text:
-        question, sep, trailing = text.strip().partition("\n\n")
+        question, _, trailing = text.strip().partition("\n\n")
         return question.strip(), [], (trailing.strip() or None)
     question, _, block = text.partition(marker)
     options_block, _, trailing = block.partition("\n\n")

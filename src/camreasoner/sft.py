@@ -54,7 +54,8 @@ def merged_config(recipe: str | os.PathLike[str], settings: dict[str, Any],
     return cfg
 
 
-def prepare_datasets(cfg: dict[str, Any], probe: bool = True) -> tuple[int, dict[str, Any]]:
+def prepare_datasets(cfg: dict[str, Any], probe: bool = True, write: bool = True
+                     ) -> tuple[int, dict[str, Any]]:
     """Check every dataset of the config and write the copy LLaMA-Factory trains on.
 
     Each record of each dataset (``dataset_dir/dataset_info.json``, ShareGPT ``messages`` +
@@ -63,8 +64,9 @@ def prepare_datasets(cfg: dict[str, Any], probe: bool = True) -> tuple[int, dict
     paths included) and checked. Any bad record stops the run with the list of all of them
     (file, index, id, field, reason). The records, unchanged but for their media paths made
     absolute, go to ``output_dir/data/<name>.json`` with their own ``dataset_info.json``.
-    ``probe=False`` skips decoding the videos (paths are still resolved). Returns the record count
-    and the settings that point LLaMA-Factory at the copy."""
+    ``probe=False`` skips decoding the videos (paths are still resolved); ``write=False`` checks
+    without writing the copy (``sft --dry-run``). Returns the record count and the settings that
+    point LLaMA-Factory at the copy."""
     from camreasoner.data.schema import DataError
 
     dataset_dir = Path(cfg.get("dataset_dir", "data"))
@@ -74,7 +76,6 @@ def prepare_datasets(cfg: dict[str, Any], probe: bool = True) -> tuple[int, dict
     info = json.loads(info_path.read_text())
     media = Path(cfg.get("media_dir") or dataset_dir)
     out_dir = Path(cfg["output_dir"]) / "data"
-    out_dir.mkdir(parents=True, exist_ok=True)
     new_info, total = {}, 0
     for name in str(cfg["dataset"]).split(","):
         name = name.strip()
@@ -87,10 +88,13 @@ def prepare_datasets(cfg: dict[str, Any], probe: bool = True) -> tuple[int, dict
         else:
             records = _check_video_dataset(name, path, media, probe)
         target = out_dir / f"{name}.json"
-        target.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        if write:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
         new_info[name] = {**info[name], "file_name": target.name}
         total += len(records)
-    (out_dir / "dataset_info.json").write_text(json.dumps(new_info, indent=2) + "\n")
+    if write:
+        (out_dir / "dataset_info.json").write_text(json.dumps(new_info, indent=2) + "\n")
     return total, {"dataset_dir": str(out_dir), "media_dir": str(out_dir)}
 
 
@@ -200,7 +204,7 @@ def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
 
 
 # ``llamafactory-cli`` through this interpreter: the same environment whether or not the
-# console script is on PATH (a --target install, e.g. on the lent GPU machine, has it elsewhere).
+# console script is on PATH (a --target install, e.g. packages carried to a machine without network, has it elsewhere).
 _LF_CLI = (sys.executable, "-m", "llamafactory.cli")
 
 
@@ -239,20 +243,21 @@ def run_sft(recipe: str, settings: dict[str, Any], overrides: list[str], check: 
 
     cfg = merged_config(recipe, settings, overrides)
     out = Path(cfg["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    n, data_settings = prepare_datasets(cfg, probe=check)
+    n, data_settings = prepare_datasets(cfg, probe=check, write=not dry_run)
     log.info("training on %d checked records (%s)", n, data_settings["dataset_dir"])
     cfg.update(data_settings)
     config_path = out / "camreasoner_sft_config.yaml"
-    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     env = sft_env(cfg, os.environ)
     nproc = int(env["NPROC_PER_NODE"])
     nnodes = int(env.get("NNODES", "1") or 1)
     cmd = [*_LF_CLI, "train", str(config_path)]
     log.info("SFT: %s (nproc %d, nnodes %d)", " ".join(cmd), nproc, nnodes)
-    if dry_run:
+    if dry_run:  # writes nothing: the config LLaMA-Factory would get, and the command
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
         print(" ".join(cmd))
         return out
+    out.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     subprocess.run(cmd, check=True, env=env)
     curves = plot_curves(out)
     if curves:

@@ -23,6 +23,7 @@ get the option naming the strongest estimated primitive; other items are skipped
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -34,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from camreasoner import prompts
-from camreasoner.data.schema import Item, read_items, resolve_video
+from camreasoner.data.readers import load_items
+from camreasoner.data.schema import Item, resolve_video
 from camreasoner.vision import VisionSpec
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ def estimate_motion(frames: np.ndarray) -> dict[str, float]:
              for f in frames]
     width = size[0]
     shifts, log_scales, rotations, parallaxes, weights = [], [], [], [], []
-    for prev, nxt in zip(grays[:-1], grays[1:]):
+    for prev, nxt in itertools.pairwise(grays):
         pts = cv2.goodFeaturesToTrack(prev, maxCorners=300, qualityLevel=0.01, minDistance=6)
         if pts is None or len(pts) < 8:
             shifts.append((0.0, 0.0))
@@ -165,33 +167,16 @@ def _estimate_clip(args: tuple[str, str]) -> tuple[str, dict | None, str | None]
 def run_baseline(items_path: str | os.PathLike[str], video_root: str | os.PathLike[str],
                  out: str | os.PathLike[str], workers: int = 1, progress: bool = True
                  ) -> dict[str, Any]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from camreasoner.media.workers import spawn_map
 
-    from tqdm.auto import tqdm
-
-    items = read_items(items_path)
+    items = load_items(items_path)  # ours or the seed's records
     videos = sorted({i.video for i in items})
     jobs = [(v, str(resolve_video(video_root, v))) for v in videos]
-    estimates: dict[str, dict | None] = {}
-    errors: dict[str, str] = {}
-    bar = tqdm(total=len(jobs), desc="geometric baseline", unit="clip", disable=not progress)
-    if workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = pool.map(_estimate_clip, jobs, chunksize=4)
-            for key, est, err in results:
-                estimates[key] = est
-                if err:
-                    errors[key] = err
-                bar.update()
-    else:
-        for job in jobs:
-            key, est, err = _estimate_clip(job)
-            estimates[key] = est
-            if err:
-                errors[key] = err
-            bar.update()
-    bar.close()
+    # _estimate_clip returns a clip's decode error: the clip's items get it, the rest go on
+    results = spawn_map(_estimate_clip, jobs, workers, desc="geometric baseline", unit="clip",
+                        progress=progress)
+    estimates: dict[str, dict | None] = {key: est for key, est, _ in results}
+    errors: dict[str, str] = {key: err for key, _, err in results if err}
     skipped: Counter = Counter()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

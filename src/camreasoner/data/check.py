@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,17 +77,14 @@ def _probe_one(args: tuple[str, CheckLimits]) -> tuple[str, str | None, dict | N
 
 
 def check_file(path: str | os.PathLike[str], video_root: str | os.PathLike[str] | None,
-               limits: CheckLimits = CheckLimits(), workers: int | None = None,
+               limits: CheckLimits | None = None, workers: int | None = None,
                progress: bool = True, fmt: str = "auto") -> CheckReport:
     """Validate every record of ``path`` (format ``fmt``, ``auto`` detects it) and, with a
     ``video_root``, every video (exists, inside the root, decodes, enough frames, long enough).
-    A file that cannot be read at all is one bad entry; otherwise every record is counted."""
+    Every record is counted and every bad one reported; a file that cannot be read at all
+    (missing, not JSON, not a list of records) raises :class:`DataError` naming it."""
     report = CheckReport(path=str(path))
-    try:
-        result = read_records(path, fmt, collect=True)
-    except DataError as e:
-        report.bad.append(_bad(e, "unreadable"))
-        return report
+    result = read_records(path, fmt, collect=True)
     report.format, report.n_items = result.format, result.n_records
     report.bad.extend(_bad(e, "schema") for e in result.errors)
     if video_root is not None:
@@ -99,14 +94,14 @@ def check_file(path: str | os.PathLike[str], video_root: str | os.PathLike[str] 
 
 
 def check_items(path: str | os.PathLike[str], video_root: str | os.PathLike[str] | None,
-                limits: CheckLimits = CheckLimits(), workers: int | None = None,
+                limits: CheckLimits | None = None, workers: int | None = None,
                 progress: bool = True) -> CheckReport:
     """:func:`check_file` for our item files (``.jsonl``)."""
     return check_file(path, video_root, limits, workers, progress, fmt="items")
 
 
 def check_videos(items: list[Item], video_root: str | os.PathLike[str], report: CheckReport,
-                 limits: CheckLimits = CheckLimits(), workers: int | None = None,
+                 limits: CheckLimits | None = None, workers: int | None = None,
                  progress: bool = True, where: dict[str, str] | None = None) -> CheckReport:
     """Probe every distinct video of ``items`` once; each item whose video is bad becomes an
     entry of ``report.bad`` (``where``: item id -> its place in the file). Returns the report."""
@@ -121,23 +116,15 @@ def check_videos(items: list[Item], video_root: str | os.PathLike[str], report: 
             continue
         by_video.setdefault(resolved, []).append(item)
     report.n_videos = len(by_video)
+    if limits is None:  # a fresh default a call: CheckLimits is mutable
+        limits = CheckLimits()
     jobs = [(p, limits) for p in by_video]
     workers = workers or min(4, os.cpu_count() or 1)
-    from tqdm.auto import tqdm
+    from camreasoner.media.workers import spawn_map
 
-    results: list[tuple[str, str | None, dict | None]] = []
-    with tqdm(total=len(jobs), desc="checking videos", unit="video",
-              disable=not progress) as bar:
-        if workers > 1 and len(jobs) > 1:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                for r in pool.map(_probe_one, jobs, chunksize=8):
-                    results.append(r)
-                    bar.update()
-        else:
-            for job in jobs:
-                results.append(_probe_one(job))
-                bar.update()
+    # _probe_one returns a clip's failure as its reason: one bad clip does not stop the rest
+    results = spawn_map(_probe_one, jobs, workers, desc="checking videos", unit="video",
+                        progress=progress)
     for video_path, reason, _ in results:
         if reason is None:
             continue
@@ -148,8 +135,8 @@ def check_videos(items: list[Item], video_root: str | os.PathLike[str], report: 
 
 
 def format_report(report: CheckReport, limit: int = 50) -> str:
-    lines = [f"{report.path}: {report.n_items} records ({report.format or 'unread'}), "
-             f"{report.n_videos} videos checked, {len(report.bad)} bad"]
+    lines = [(f"{report.path}: {report.n_items} records ({report.format or 'unread'}), "
+              f"{report.n_videos} videos checked, {len(report.bad)} bad")]
     for b in report.bad[:limit]:
         where = f"{b['where']}: " if b["where"] else ""
         lines.append(f"  {where}id {b['id']!r}: {b['reason']}")

@@ -226,11 +226,9 @@ def _iter_records(path: Path) -> Iterator[tuple[str, Any]]:
     A JSON-lines line that does not parse comes as a :class:`DataError` in place of its record,
     so one malformed line does not hide the rest of the file."""
     if path.suffix == ".jsonl":
-        try:
-            f = open(path, encoding="utf-8")
-        except FileNotFoundError:
-            raise DataError("file not found", where=str(path)) from None
-        with f:
+        if not path.is_file():
+            raise DataError("file not found", where=str(path))
+        with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -375,9 +373,7 @@ def read_camerabench_vqa(vqa_dir: str | os.PathLike[str]) -> list[Item]:
             path = vqa_dir / skill / f"{task}.jsonl"
             if not path.is_file():
                 raise DataError(f"missing VQA task file {skill}/{task}", where=str(path))
-            n = 0
-            for lineno, rec in iter_jsonl(path):
-                n += 1
+            for n, (lineno, rec) in enumerate(iter_jsonl(path), 1):
                 where = f"{path}:{lineno}"
                 pair_id = f"{skill}/{task}/{n}"
                 videos = {r: _require(rec, f"{r}_video", pair_id, where) for r in ("pos", "neg")}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from camreasoner.errors import UserError
 from camreasoner.prompts import split_option
 
 # Each pos/neg pair gives four items: (video role, question role). The answer is Yes exactly when
@@ -40,7 +41,7 @@ CORE_FIELDS = ("id", "video", "question", "options", "answer", "task", "skill", 
                "source")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Bad input data. The message names the file, line, item id and field."""
 
     def __init__(self, message: str, *, item_id: str | None = None, field: str | None = None,

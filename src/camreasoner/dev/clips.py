@@ -1,4 +1,5 @@
-"""Small test clips written with PyAV: a textured pattern that slides, for tests and examples.
+"""Small test clips (H.264, :func:`camreasoner.media.writer.write_video`): a textured pattern that
+slides, for tests and examples.
 
 These are not the synthetic camera-motion renderer (``camreasoner synth``); they only need to be
 valid, decodable H.264 files of a known size, frame count and duration.
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from camreasoner.media.writer import write_video
+
 
 def _pattern(height: int, width: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -30,28 +33,12 @@ def write_clip(path: str | os.PathLike[str], *, frames: int = 8, width: int = 64
                seed: int = 0) -> Path:
     """Write an H.264 mp4 of ``frames`` frames in which a random texture slides by ``shift``
     pixels (dx, dy) per frame. Width and height must be even (yuv420p)."""
-    import av
-
-    if width % 2 or height % 2:
-        raise ValueError(f"width and height must be even for yuv420p, got {width}x{height}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     dx, dy = shift
     pad = max(abs(dx), abs(dy)) * frames + 8
     texture = _pattern(height + 2 * pad, width + 2 * pad, seed)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "23", "preset": "ultrafast"}
-        for i in range(frames):
-            y0, x0 = pad + i * dy, pad + i * dx
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(texture[y0:y0 + height, x0:x0 + width]), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    window = (texture[pad + i * dy:pad + i * dy + height, pad + i * dx:pad + i * dx + width]
+              for i in range(frames))
+    return write_video(path, window, fps, crf=23, preset="ultrafast")
 
 
 def index_frame(index: int, *, width: int = 64, height: int = 48, block: int = 16) -> np.ndarray:
@@ -92,41 +79,10 @@ def write_index_clip(path: str | os.PathLike[str], pts: Sequence[int], *,
     ``(i)`` and has presentation time ``pts[i] * time_base`` (any ascending ticks: a first pts
     other than 0, irregular gaps). ``rate`` is the stream's nominal frame rate.
 
-    ``bframes``: libx264 at PyAV's defaults (preset medium: 3 B-frames, so decode order differs
+    ``bframes``: libx264 at its defaults (preset medium: 3 B-frames, so decode order differs
     from display order) or with ``bf=0``. ``audio``: ``(start, seconds)`` of silent AAC (mono,
     16 kHz) in a second stream, e.g. starting before the video so that the container starts
     earlier than the video stream."""
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = time_base
-        stream.time_base = time_base
-        if not bframes:
-            stream.options = {"bf": "0"}
-        if audio is not None:
-            sound = container.add_stream("aac", rate=16000)
-            sound.layout = "mono"
-            start, seconds = audio
-            first, n = round(start * 16000), round(seconds * 16000)
-            for k in range(0, n, 1024):
-                chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
-                                                   layout="mono")
-                chunk.sample_rate, chunk.pts = 16000, first + k
-                chunk.time_base = Fraction(1, 16000)
-                for packet in sound.encode(chunk):
-                    container.mux(packet)
-            for packet in sound.encode():
-                container.mux(packet)
-        for i, p in enumerate(pts):
-            frame = av.VideoFrame.from_ndarray(
-                index_frame(i, width=width, height=height, block=block), format="rgb24")
-            frame.pts, frame.time_base = p, time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    frames = (index_frame(i, width=width, height=height, block=block) for i in range(len(pts)))
+    return write_video(path, frames, rate, bframes=None if bframes else 0, pts=pts,
+                       time_base=time_base, silent_audio=audio)

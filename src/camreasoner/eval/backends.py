@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from camreasoner.errors import UserError
 from camreasoner.media.video import SampledVideo
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ P_YES_METHODS = ("letters", "yes_token", "off")
 YES_TEXT = "Yes"
 
 
-class BackendError(ValueError):
+class BackendError(UserError, ValueError):
     """A backend was asked for something it cannot do; the message names the setting."""
 
 
@@ -297,9 +298,7 @@ class VLLMBackend:
         self.llm = engine
         self.limit_mm_per_prompt = limit
         self.max_new_tokens = max_new_tokens
-        self.sampling = self._params(temperature=0.0, max_tokens=max_new_tokens,
-                                     logprobs=20 if self.p_yes_method == "yes_token" else None)
-        self.scoring = self._params(temperature=0.0, max_tokens=1, logprobs=20)
+        self.p_yes_from_generation = self.p_yes_extra_passes = 0
 
     @staticmethod
     def _params(**kw: Any):
@@ -332,40 +331,68 @@ class VLLMBackend:
             "mm_processor_kwargs": {"do_sample_frames": False},
         }
 
+    def sampling_params(self, requests: list[Request]):
+        """Greedy with the run's budget; the log-probabilities p_yes needs are asked for by token
+        id (vLLM's ``logprob_token_ids``: exact values, not a top-k that may miss them): the
+        answer letters at every position (``letters``) or "Yes" (``yes_token``)."""
+        tok = self.processor.tokenizer
+        ids: list[int] = []
+        if self.p_yes_method == "letters":
+            ids = letter_candidates(tok, sorted({x for r in requests
+                                                 for x in (r.yes_no_letters or ())}))
+        elif self.p_yes_method == "yes_token":
+            ids = [_yes_token(tok)]
+        return self._params(temperature=0.0, max_tokens=self.max_new_tokens,
+                            **({"logprob_token_ids": ids} if ids else {}))
+
     def generate(self, requests: list[Request]) -> list[Result]:
         texts = [self.chat_text(r) for r in requests]
         outs = self.llm.generate([self.engine_prompt(t, r.video) for t, r in zip(texts, requests)],
-                                 self.sampling, use_tqdm=False)
+                                 self.sampling_params(requests), use_tqdm=False)
         results = [Result(response=o.outputs[0].text, generated_tokens=len(o.outputs[0].token_ids),
                           prompt_tokens=len(o.prompt_token_ids)) for o in outs]
+        self.p_yes_from_generation = self.p_yes_extra_passes = 0
         if self.p_yes_method == "letters":
-            self._fill_p_yes_letters(requests, texts, results)
+            self._fill_p_yes_letters(requests, texts, outs, results)
         elif self.p_yes_method == "yes_token":
             yes = _yes_token(self.processor.tokenizer)
             for req, o, res in zip(requests, outs, results):
                 if req.yes_no_letters:
-                    lp = o.outputs[0].logprobs[0] if o.outputs[0].logprobs else {}
-                    res.p_yes = float(np.exp(lp[yes].logprob)) if yes in lp else 0.0
+                    first = (o.outputs[0].logprobs or [{}])[0]
+                    res.p_yes = float(np.exp(first[yes].logprob))
         return results
 
-    def _fill_p_yes_letters(self, requests, texts, results) -> None:
+    def _fill_p_yes_letters(self, requests, texts, outs, results) -> None:
+        """p_yes at the answer position: read from the generation's own log-probabilities when
+        its tokens up to there are the ones a scoring pass would feed; else one batched scoring
+        pass (the prompts' cached prefix is reused) that asks for the two letters exactly."""
         tok = self.processor.tokenizer
-        jobs, cands, score_prompts = [], [], []
-        for i, (req, text, res) in enumerate(zip(requests, texts, results)):
+        jobs, pairs, score_prompts = [], [], []
+        for i, (req, text, out, res) in enumerate(zip(requests, texts, outs, results)):
             if not req.yes_no_letters:
                 continue
             common, toks = divergent_tokens(tok, answer_prefix(res.response), req.yes_no_letters)
+            gen = out.outputs[0]
+            k = len(common)
+            steps = gen.logprobs or []
+            if (ANSWER_TAG in res.response and list(gen.token_ids[:k]) == common
+                    and k < len(steps) and all(t in steps[k] for t in toks)):
+                no_lp, yes_lp = (steps[k][t].logprob for t in toks)
+                res.p_yes = float(1.0 / (1.0 + np.exp(no_lp - yes_lp)))
+                self.p_yes_from_generation += 1
+                continue
             jobs.append(i)
-            cands.append(toks)
+            pairs.append(toks)
             score_prompts.append(self.engine_prompt(text + tok.decode(common), req.video))
         if not jobs:
             return
-        outs = self.llm.generate(score_prompts, self.scoring, use_tqdm=False)
-        for i, toks, o in zip(jobs, cands, outs):
-            lp = o.outputs[0].logprobs[0] if o.outputs[0].logprobs else {}
-            # Letters missing from the top-20 get a floor far below any listed logprob.
-            floor = min((v.logprob for v in lp.values()), default=0.0) - 20.0
-            no_lp, yes_lp = (lp[t].logprob if t in lp else floor for t in toks)
+        self.p_yes_extra_passes += len(jobs)
+        params = [self._params(temperature=0.0, max_tokens=1, logprob_token_ids=list(t))
+                  for t in pairs]
+        for i, toks, o in zip(jobs, pairs, self.llm.generate(score_prompts, params,
+                                                             use_tqdm=False)):
+            lp = o.outputs[0].logprobs[0]
+            no_lp, yes_lp = (lp[t].logprob for t in toks)
             results[i].p_yes = float(1.0 / (1.0 + np.exp(no_lp - yes_lp)))
 
 

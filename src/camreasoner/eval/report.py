@@ -13,13 +13,14 @@
   list of items with a strip of the sampled frames, the question, each run's observation / think /
   answer, the truth and whether each run was right. Filters (task, run, right/wrong) live in the
   URL hash (``report.html#task=Pan_Left&run=0&correct=wrong``), so a filtered view can be shared.
+  The page is the Jinja2 template ``templates/report.html.j2``, rendered with autoescaping (item
+  texts and model outputs are data, never markup); this module only gathers what it shows.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import json
 import logging
@@ -28,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from camreasoner import taxonomy
-from camreasoner.tables import md_table
 from camreasoner.answers import parse_response, read_answer
 from camreasoner.data.readers import load_items
 from camreasoner.data.schema import Item
 from camreasoner.eval.score import chance_predictions, read_predictions, score
+from camreasoner.tables import md_table
 from camreasoner.vision import VisionSpec
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,6 @@ CHANCE = "Random Chance"
 
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                   for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _write_table(out: Path, stem: str, header: list[str], rows: list[list[str]]) -> str:
@@ -150,77 +144,42 @@ def _select_items(items: list[Item], max_items: int) -> list[Item]:
     return chosen[:max_items]
 
 
-def _item_html(item: Item, runs: list[dict], strip: str | None) -> str:
-    cells = []
-    flags = []
-    for k, run in enumerate(runs):
+def _item_view(item: Item, runs: list[dict], strip: str | None) -> dict[str, Any]:
+    """What the page shows of one item: its texts and, per run, the answer as that run's
+    protocol reads it (``kind``: missing, error, chain (observation / think) or raw)."""
+    answers = []
+    for run in runs:
         pred = run["predictions"].get(item.id)
+        view: dict[str, Any] = {"name": run["name"], "right": False}
         if pred is None:
-            body, right = "<em>no prediction</em>", False
+            view["kind"] = "missing"
         elif pred.get("error"):
-            body, right = f"<em>error: {html.escape(str(pred['error']))}</em>", False
+            view.update(kind="error", error=str(pred["error"]))
         else:
             resp = pred.get("response") or ""
             parsed = parse_response(resp)
             letter = read_answer(resp, item.options, run["reading"])
-            right = letter == item.answer
+            view.update(right=letter == item.answer, letter=str(letter), p_yes=pred.get("p_yes"))
             if parsed.observation is not None or parsed.think is not None:
-                body = (f"<div class='obs'><b>observation</b> {html.escape(parsed.observation or '')}"
-                        f"</div><div class='think'><b>think</b> {html.escape(parsed.think or '')}"
-                        f"</div>")
+                view.update(kind="chain", observation=parsed.observation or "",
+                            think=parsed.think or "")
             else:
-                body = f"<div class='raw'>{html.escape(resp[:600])}</div>"
-            body += (f"<div class='ans'><b>answer</b> {html.escape(str(letter))}"
-                     + (f" · p(yes) {pred['p_yes']:.2f}" if pred.get("p_yes") is not None else "")
-                     + "</div>")
-        flags.append(f"data-right-{k}='{int(right)}'")
-        mark = "✔" if right else "✘"
-        cells.append(f"<div class='run {'right' if right else 'wrong'}'><div class='runname'>"
-                     f"{mark} {html.escape(run['name'])}</div>{body}</div>")
-    img = f"<img src='{strip}' alt='frames'>" if strip else "<div class='noframes'>no frames</div>"
-    options = " · ".join(html.escape(o) for o in item.options)
-    return (f"<div class='item' data-task='{html.escape(item.skill or item.task)}' "
-            f"data-subtask='{html.escape(item.task)}' {' '.join(flags)}>"
-            f"<div class='head'><code>{html.escape(item.id)}</code> {img}</div>"
-            f"<div class='q'>{html.escape(item.question)}<br><small>{options} — truth "
-            f"<b>{html.escape(item.answer)}</b></small></div>{''.join(cells)}</div>")
+                view.update(kind="raw", raw=resp[:600])
+        answers.append(view)
+    return {"id": item.id, "task": item.skill or item.task, "subtask": item.task, "strip": strip,
+            "question": item.question, "options": item.options, "answer": item.answer,
+            "runs": answers}
 
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:24px;color:#222;background:#fff}
-table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}
-td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left}
-.item{border:1px solid #ddd;border-radius:6px;margin:10px 0;padding:8px;display:grid;
-grid-template-columns:minmax(260px,1fr) 1fr;gap:8px}
-.item.hidden{display:none}.head img{display:block;margin-top:4px;max-width:100%}
-.run{grid-column:1/3;border-left:4px solid #999;padding-left:8px;font-size:13px}
-.run.right{border-color:#2a9d48}.run.wrong{border-color:#d0342c}.runname{font-weight:600}
-.filters{position:sticky;top:0;background:#fafafa;padding:8px;border:1px solid #ddd;z-index:2}
-img.plot{max-width:100%;border:1px solid #eee}
-"""
+def _render_page(**context: Any) -> str:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
 
-_JS = """
-function params(){const p=new URLSearchParams(location.hash.slice(1));
- return {task:p.get('task')||'',run:p.get('run')||'0',correct:p.get('correct')||'all'};}
-function apply(){const f=params();
- document.getElementById('f-task').value=f.task;document.getElementById('f-run').value=f.run;
- document.getElementById('f-correct').value=f.correct;let n=0;
- document.querySelectorAll('.item').forEach(el=>{
-  let show=(!f.task||el.dataset.task===f.task||el.dataset.subtask===f.task);
-  const r=el.getAttribute('data-right-'+f.run);
-  if(f.correct==='right')show=show&&r==='1';if(f.correct==='wrong')show=show&&r==='0';
-  el.classList.toggle('hidden',!show);if(show)n++;});
- const c=document.getElementById('count');c.textContent=n;c.dataset.visible=n;}
-function setHash(){const p=new URLSearchParams();
- const t=document.getElementById('f-task').value;if(t)p.set('task',t);
- p.set('run',document.getElementById('f-run').value);
- p.set('correct',document.getElementById('f-correct').value);location.hash=p.toString();}
-window.addEventListener('hashchange',apply);
-window.addEventListener('DOMContentLoaded',()=>{
- ['f-task','f-run','f-correct'].forEach(id=>document.getElementById(id).addEventListener('change',setHash));
- apply();});
-"""
+    # autoescape on for every value (the template's name ends in .j2, which select_autoescape
+    # would not recognise as HTML); a name the template uses but we did not pass is an error
+    env = Environment(loader=PackageLoader("camreasoner.eval", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    return env.get_template("report.html.j2").render(**context)
 
 
 def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[str],
@@ -238,13 +197,13 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
     base_items = runs[0]["items"]
     chance = score(base_items, chance_predictions(base_items))
     sections: list[str] = []  # markdown
-    html_sections: list[str] = []
+    tables: list[dict[str, Any]] = []  # the same tables on the page
     plots: list[Path] = []
 
     def add(title: str, stem: str | None, header: list[str], rows: list[list[str]]) -> None:
         table = _write_table(out, stem, header, rows) if stem else md_table(header, rows)
         sections.append(f"## {title}\n\n{table}")
-        html_sections.append(f"<h2>{html.escape(title)}</h2>{_html_table(header, rows)}")
+        tables.append({"title": title, "header": header, "rows": rows})
 
     if any("binary" in r["metrics"] for r in runs):
         present = sorted({t for r in runs for t in r["metrics"].get("binary", {}).get("per_task", {})},
@@ -330,11 +289,6 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
     for item in tqdm(shown, desc="frame strips", unit="item", disable=len(shown) < 50):
         strips[item.id] = _frame_strip(item, runs[0]["config"], frames_per_strip)
     task_names = sorted({it.skill or it.task for it in shown} | {it.task for it in shown})
-    opts_task = "".join(f"<option value='{html.escape(t)}'>{html.escape(t)}</option>"
-                        for t in task_names)
-    opts_run = "".join(f"<option value='{k}'>{html.escape(r['name'])}</option>"
-                       for k, r in enumerate(runs))
-    body_tables = "".join(html_sections)
     import shutil
 
     for img in extra_images or []:
@@ -346,19 +300,10 @@ def build_report(run_dirs: list[str | os.PathLike[str]], out: str | os.PathLike[
             plots.append(target)
         else:
             log.warning("extra image %s not found: left out of the report", img)
-    plot_html = "".join(f"<img class='plot' src='{_png_uri(p)}' alt='{p.stem}'>" for p in plots)
-    items_html = "".join(_item_html(it, runs, strips[it.id]) for it in shown)
-    page = f"""<!doctype html><html><head><meta charset='utf-8'>
-<title>CameraBench report</title><style>{_CSS}</style><script>{_JS}</script></head><body>
-<h1>CameraBench report</h1><p>Runs: {', '.join(html.escape(r['name']) for r in runs)}.
-Items file: <code>{html.escape(str(runs[0]['config']['items']))}</code>.</p>
-{body_tables}{plot_html}
-<h2>Items</h2><p>Showing {len(shown)} of {len(base_items)} items.</p>
-<div class='filters'>Task <select id='f-task'><option value=''>all</option>{opts_task}</select>
- Run <select id='f-run'>{opts_run}</select>
- Answers <select id='f-correct'><option value='all'>all</option><option value='right'>right</option>
- <option value='wrong'>wrong</option></select> — <span id='count' data-visible=''></span> shown</div>
-{items_html}</body></html>"""
+    page = _render_page(
+        runs=[r["name"] for r in runs], items_file=str(runs[0]["config"]["items"]), tables=tables,
+        plots=[{"uri": _png_uri(p), "alt": p.stem} for p in plots], task_names=task_names,
+        items=[_item_view(it, runs, strips[it.id]) for it in shown], n_items=len(base_items))
     (out / "report.html").write_text(page, encoding="utf-8")
     log.info("report written to %s (report.md, report.html, tables, plots)", out)
     return out

@@ -268,8 +268,7 @@ def merge_shards(items_path: str, run_dir: Path, num_shards: int) -> dict[str, A
     order = [i.id for i in items if i.id in merged]
     tmp = run_dir / (PREDICTIONS + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for item_id in order:
-            f.write(json.dumps(merged[item_id], ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(merged[item_id], ensure_ascii=False) + "\n" for item_id in order)
     os.replace(tmp, run_dir / PREDICTIONS)
     shard_cfg = json.loads((run_dir / "shard-0" / CONFIG).read_text())
     shard_cfg.update(shard_index=0, num_shards=1)

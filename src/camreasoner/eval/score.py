@@ -119,7 +119,10 @@ def _count(counts: dict[str, int], status: str) -> None:
 
 
 def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
-          strict_format: bool = False, reading: str = "strict") -> dict[str, Any]:
+          strict_format: bool = False, reading: str = "strict",
+          auc: bool = True) -> dict[str, Any]:
+    """The metrics of the module docstring. ``auc=False`` leaves the ROC-AUCs out (None): the
+    permutation test rescores a thousand times and reads only APs and accuracies."""
     items = list(items)
     primitive_names = set(taxonomy.PRIMITIVE_NAMES)
     binary: dict[str, list[tuple[int, float, float | None]]] = defaultdict(list)
@@ -165,8 +168,8 @@ def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
             per_task[task] = {
                 "ap": _pct(average_precision(y, hard)),
                 "ap_prob": _pct(ap_prob),
-                "auc": _pct(roc_auc(y, hard)),
-                "auc_prob": _pct(roc_auc(y, probs)) if ap_prob is not None else None,
+                "auc": _pct(roc_auc(y, hard)) if auc else None,
+                "auc_prob": _pct(roc_auc(y, probs)) if auc and ap_prob is not None else None,
                 "acc": _pct(float(np.mean([h == t for h, t in zip(hard, y)]))),
                 "positives": int(sum(y)),
                 **binary_counts[task],
@@ -190,10 +193,10 @@ def score(items: Iterable[Item], predictions: dict[str, dict[str, Any]],
             answers = vqa_correct[skill]
             pairs = vqa_pairs[skill]
             q_right = q_n = i_right = i_n = g_right = 0
-            for roles in pairs.values():
+            for pair_id, roles in pairs.items():
                 if set(roles) != set(VQA_ROLES):
                     raise DataError(f"pair has roles {sorted(roles)}, needs all four",
-                                    item_id=next(iter(pairs)), field="role")
+                                    item_id=pair_id, field="role")
                 pos_q = roles["pos_video.pos_question"] and roles["neg_video.pos_question"]
                 neg_q = roles["pos_video.neg_question"] and roles["neg_video.neg_question"]
                 pos_v = roles["pos_video.pos_question"] and roles["pos_video.neg_question"]

@@ -50,11 +50,12 @@ def build_dataset(cfg: TrlConfig):
     from datasets import Dataset
     from PIL import Image
 
-    from camreasoner.data.schema import read_items, resolve_video
+    from camreasoner.data.readers import load_items
+    from camreasoner.data.schema import resolve_video
     from camreasoner.media.frames import FrameJob, prefetch
 
     items = {}
-    for item in read_items(cfg.items):
+    for item in load_items(cfg.items):
         if not item.options:
             raise ValueError(f"item {item.id!r}: RL items must be multiple choice")
         items[item.id] = item

@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from camreasoner.tables import md_table
 from camreasoner.rewards import DEFAULT_WEIGHTS, accuracy_reward, format_reward
+from camreasoner.tables import md_table
 
 METRICS_FILE = "metrics.jsonl"
 ROLLOUTS_DIR = "rollouts"

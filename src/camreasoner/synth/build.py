@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ import numpy as np
 
 from camreasoner import prompts, taxonomy
 from camreasoner.data.schema import VQA_ROLES, Item, write_items
+from camreasoner.media.writer import write_video
 from camreasoner.synth import ota
 from camreasoner.synth.motions import DEFAULT_MIX, SPEEDS, binary_labels, camera_path
 from camreasoner.synth.scene import make_scene, render
@@ -85,24 +84,6 @@ def choose_motion(index: int, seed: int, motions: list[str] | None,
     return parse_motion(names[int(rng.choice(len(names), p=p))], speed)
 
 
-def _encode(frames: list[np.ndarray], path: Path, fps: int) -> None:
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.mp4")
-    with av.open(str(tmp), "w") as c:
-        s = c.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": "18", "preset": "ultrafast"}
-        fmt = "rgba" if frames[0].shape[2] == 4 else "rgb24"
-        for f in frames:
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format=fmt)):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    os.replace(tmp, path)
-
-
 def render_clip(index: int, seed: int, out: str, size: int, frames: int, fps: int,
                 motions: list[str] | None, speeds: tuple[str, ...]) -> dict[str, Any]:
     """Render one clip and its labels; returns the manifest record (no items)."""
@@ -110,9 +91,10 @@ def render_clip(index: int, seed: int, out: str, size: int, frames: int, fps: in
     rng = np.random.default_rng([seed, index, 2])
     surfaces = make_scene(rng)
     poses = camera_path(motion, frames, size, rng)
-    images = [render(surfaces, p, size, size, rgba=True) for p in poses]
+    # rendered one frame at a time as the encoder takes them (4-byte pixels, alpha ignored)
+    images = (render(surfaces, p, size, size, rgba=True) for p in poses)
     clip_id = f"clip{index:06d}"
-    _encode(images, Path(out) / "videos" / f"{clip_id}.mp4", fps)
+    write_video(Path(out) / "videos" / f"{clip_id}.mp4", images, fps, crf=18, preset="ultrafast")
     c = ota.cues(surfaces, poses, size, size)
     return {
         "clip_id": clip_id, "video": f"{clip_id}.mp4", "index": index, "seed": seed,
@@ -224,9 +206,8 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
           frames: int = 16, fps: int = 8, workers: int = 1, motions: list[str] | None = None,
           speeds: tuple[str, ...] = DEFAULT_SPEEDS, sft_per_clip: int = 2,
           progress: bool = True) -> dict[str, Any]:
-    from tqdm.auto import tqdm
-
     from camreasoner.data import convert
+    from camreasoner.media.workers import spawn_map
     from camreasoner.vision import VisionSpec
 
     out = Path(out)
@@ -237,19 +218,8 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
         if s not in SPEEDS:
             raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
     args = [(i, seed, str(out), size, frames, fps, motions, tuple(speeds)) for i in range(clips)]
-    records: list[dict] = []
-    bar = tqdm(total=clips, desc="rendering clips", unit="clip", disable=not progress)
-    if workers > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            for rec in pool.map(_render_star, args, chunksize=4):
-                records.append(rec)
-                bar.update()
-    else:
-        for a in args:
-            records.append(render_clip(*a))
-            bar.update()
-    bar.close()
+    records: list[dict] = spawn_map(_render_star, args, workers, desc="rendering clips",
+                                    unit="clip", progress=progress)
     with open(out / "manifest.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in records)
     binary, mc = [], []

@@ -156,8 +156,8 @@ def observation(c: dict[str, float], rng: np.random.Generator) -> str:
 
 # (why the kind of movement, {primitive: why its direction}) for movements that shift the view.
 _SHIFT_REASONS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("A shift with no parallax means the camera rotated in place rather than moving through the "
-     "scene.",
+    (("A shift with no parallax means the camera rotated in place rather than moving through "
+      "the scene."),
      {"Pan_Left": "The view slides right because the camera turns left: a pan left.",
       "Pan_Right": "The view slides left because the camera turns right: a pan right.",
       "Tilt_Up": "The view slides down because the camera points upward: a tilt up.",

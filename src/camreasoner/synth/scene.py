@@ -65,7 +65,7 @@ def rot_z(psi: float) -> np.ndarray:
 MAX_TEXTURE_SIDE = 512  # larger photos are shrunk once: a 224 px frame never needs more
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(name: str) -> np.ndarray:
     """An RGB photograph shipped with scikit-image (no download), at most 512 px a side."""
     import cv2
@@ -84,7 +84,7 @@ def photo(name: str) -> np.ndarray:
     return im
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo_rgba(name: str, tiles: int = 1) -> np.ndarray:
     tex = photo(name)
     if tiles > 1:

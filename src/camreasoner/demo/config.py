@@ -1,0 +1,368 @@
+"""The demo's settings: typed, nested, frozen sections, read from the preset YAML files.
+
+A preset file (``presets/<name>.yaml``, or a user's own) holds the sections ``data``, ``model``,
+``vision``, ``sft``, ``rl``, ``eval`` and the run-level keys ``workers`` and ``use_cpu``; a key it
+leaves out takes the schema's default (the ``cpu`` preset's value, or a neutral one for the
+experiment-only knobs). ``--set section.key=value`` changes one value after the file; both paths
+check every value against its field's type, and an error names the file (or the assignment),
+the dotted key and the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from camreasoner.dev.tiny_model import TinyModelSpec
+from camreasoner.errors import UserError
+
+VisionMode = Literal["video", "frames"]
+RlBackend = Literal["trl", "verl"]
+EvalBackend = Literal["hf", "vllm"]
+CaptionTarget = Literal["observation", "motion"]
+
+# The shipped presets, in the order --help lists them (tests check the folder holds these).
+PRESET_NAMES = ("cpu", "ci", "gpu", "gpu_video")
+DEFAULT_PRESET = "cpu"
+
+# Marks a knob that only experiments set: the default presets leave it out, at its neutral default.
+_EXPERIMENT = {"experiment": True}
+
+
+class DemoError(UserError, ValueError):
+    """A demo setting that is wrong or cannot be honoured; the message names it (the CLI prints
+    it as one line and exits with status 2)."""
+
+
+class _Bad(Exception):
+    """A value that does not fit its field; the caller adds where it came from."""
+
+
+def _check(value: Any, tp: Any) -> Any:
+    """``value`` as field type ``tp`` wants it (ints widened to floats, lists to tuples)."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        choices = get_args(tp)
+        if not isinstance(value, str) or value not in choices:
+            raise _Bad(f"{value!r} is not one of {', '.join(map(repr, choices))}")
+        return value
+    if origin is tuple:  # tuple[str, ...]: the only sequence type the schema has
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise _Bad(f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _Bad(f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Bad(f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Bad(f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _Bad(f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"the demo schema has a field of type {tp!r} that _check does not know")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+class _Section:
+    """Checks every field on construction, so a config built in Python is held to the same
+    types as one read from a file."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            tp = _hints(type(self))[f.name]
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(tp):
+                if not isinstance(value, tp):
+                    raise DemoError(f"{type(self).__name__}.{f.name}: expected a {tp.__name__}, "
+                                    f"got {value!r}")
+                continue
+            try:
+                checked = _check(value, tp)
+            except _Bad as e:
+                raise DemoError(f"{type(self).__name__}.{f.name}: {e}") from None
+            object.__setattr__(self, f.name, checked)  # frozen: the normalised value
+
+
+@dataclass(frozen=True)
+class DataSection(_Section):
+    """The synthetic clips (camreasoner.synth): how many, their size and sampling."""
+
+    train_clips: int = 48
+    test_clips: int = 24
+    size: int = 96  # pixels a side
+    frames: int = 8  # frames a clip, also the vision specs' max_frames
+    fps: int = 4
+    sft_per_clip: int = 2  # binary chains per training clip, beside its one multiple-choice chain
+
+
+@dataclass(frozen=True)
+class VisionSection(_Section):
+    # "video": SFT on videos (LLaMA-Factory's video path), TRL's RL and its eval on frames (TRL
+    # trains on images only). "frames": every stage on frames, so RL continues what SFT learned.
+    mode: VisionMode = "video"
+
+
+@dataclass(frozen=True)
+class SftSection(_Section):
+    recipe: str = "tiny_cpu_sft"  # a LLaMA-Factory/recipes/ name
+    epochs: float = 5.0
+    # > 0: first SFT on captions for this many epochs, then the O-T-A chains from that
+    # checkpoint; 0: the O-T-A chains only
+    caption_epochs: float = field(default=0.0, metadata=_EXPERIMENT)
+    # the caption phase's target: "observation" (the chain's <observation>, sft_caption.json) or
+    # "motion" (only the motion's name, sft_motion.json: every target token is motion)
+    caption_target: CaptionTarget = field(default="observation", metadata=_EXPERIMENT)
+    # LLaMA-Factory settings (key=value), applied after the recipe's and the demo's own
+    overrides: tuple[str, ...] = field(default=(), metadata=_EXPERIMENT)
+
+
+@dataclass(frozen=True)
+class RlSection(_Section):
+    # "trl": the single-node backend (CPU or one GPU, on frames). "verl": verl + vLLM on videos
+    # (EasyR1/tiny_gpu_grpo.yaml; needs a GPU and vLLM; its start alone took ~5 minutes on an H100)
+    backend: RlBackend = "trl"
+    steps: int = 8
+    generations: int = 4  # completions a prompt
+    prompts: int = 1  # prompts a step
+    learning_rate: float = 5e-4
+    # The synthetic chains are ~100-330 tokens with the tiny tokenizer (tests/test_demo.py checks
+    # the GPU presets hold the longest); the CPU presets cut them to keep CPU time down.
+    completion_tokens: int = 96
+
+
+@dataclass(frozen=True)
+class EvalSection(_Section):
+    backend: EvalBackend = "hf"  # "vllm" on GPU machines that have it
+    max_new_tokens: int = 160
+    batch: int = 8
+    sets: tuple[str, ...] = ("items_binary.jsonl", "items_mc.jsonl")  # test files evaluated
+
+
+@dataclass(frozen=True)
+class DemoConfig(_Section):
+    """Every setting of one demo run; the defaults are the ``cpu`` preset's."""
+
+    data: DataSection = field(default_factory=DataSection)
+    model: TinyModelSpec = field(default_factory=TinyModelSpec)  # the tiny Qwen2.5-VL's shape
+    vision: VisionSection = field(default_factory=VisionSection)
+    sft: SftSection = field(default_factory=SftSection)
+    rl: RlSection = field(default_factory=RlSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    workers: int = 2  # processes for clip synthesis and decoding
+    use_cpu: bool = True  # TRL on the CPU even where a GPU is present
+
+
+def _keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _sections(cls: type) -> list[str]:
+    return [k for k in _keys(cls) if dataclasses.is_dataclass(_hints(cls)[k])]
+
+
+def _unknown(cls: type, key: str, prefix: str) -> str:
+    if prefix:
+        return (f"{prefix}{key}: unknown key; {prefix.rstrip('.')} has "
+                f"{', '.join(_keys(cls))}")
+    run_keys = [k for k in _keys(cls) if k not in _sections(cls)]
+    return (f"{key}: unknown section or key; sections: {', '.join(_sections(cls))}; run-level "
+            f"keys: {', '.join(run_keys)}")
+
+
+def _build(cls: type, raw: Any, source: str, prefix: str = "") -> Any:
+    """Section ``cls`` from the mapping ``raw`` (missing keys: the defaults)."""
+    if raw is None:  # an empty section (``rl:`` with nothing under it) or file
+        raw = {}
+    if not isinstance(raw, Mapping):
+        where = prefix.rstrip(".") or "the file"
+        raise DemoError(f"{source}: {where}: expected a mapping of keys, got {raw!r}")
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in _keys(cls):
+            raise DemoError(f"{source}: {_unknown(cls, str(key), prefix)}")
+        tp = _hints(cls)[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, source, f"{prefix}{key}.")
+            continue
+        try:
+            kwargs[key] = _check(value, tp)
+        except _Bad as e:
+            raise DemoError(f"{source}: {prefix}{key}: {e}") from None
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: Any, source: str = "config") -> DemoConfig:
+    """A DemoConfig from nested mappings (a preset file's content); ``source`` names it in
+    errors."""
+    return _build(DemoConfig, raw, source)
+
+
+@functools.cache
+def _yaml_loader() -> type:
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # PyYAML reads YAML 1.1, where a number with an exponent and no dot (5e-4, the way everyone
+    # writes a learning rate) is a string; YAML 1.2 reads it as the float it is.
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"))
+    return Loader
+
+
+def _yaml(text: str, source: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise DemoError(f"{source}: not valid YAML{at}: {problem}") from None
+
+
+def preset_path(name: str) -> Path:
+    """The shipped preset file ``name`` (one of :data:`PRESET_NAMES`)."""
+    if name not in PRESET_NAMES:
+        raise DemoError(f"unknown preset {name!r}; presets: {', '.join(PRESET_NAMES)} (or a "
+                        "path to a YAML file of one's own)")
+    return Path(str(resources.files("camreasoner.demo") / "presets" / f"{name}.yaml"))
+
+
+def _as_path(name_or_path: str | Path) -> Path:
+    if isinstance(name_or_path, Path) or name_or_path.endswith((".yaml", ".yml")) or \
+            "/" in name_or_path:
+        return Path(name_or_path)
+    return preset_path(name_or_path)
+
+
+def read_preset(name_or_path: str | Path) -> dict[str, Any]:
+    """The raw mapping a preset file holds (by shipped name or path), unchecked."""
+    path = _as_path(name_or_path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise DemoError(f"{path}: cannot read the preset file ({e.strerror})") from None
+    return _yaml(text, str(path))
+
+
+def load_preset(name_or_path: str | Path) -> DemoConfig:
+    """The DemoConfig of a shipped preset (``"ci"``) or of a YAML file (``"my.yaml"``, a Path)."""
+    return config_from_dict(read_preset(name_or_path), str(_as_path(name_or_path)))
+
+
+def preset_header(name_or_path: str | Path) -> list[str]:
+    """The paragraphs of a preset file's opening comment: the launch command first, then the
+    description (``--help`` shows it), then any notes."""
+    lines = []
+    for line in _as_path(name_or_path).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    paragraphs, current = [], []
+    for line in [*lines, ""]:
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    return paragraphs
+
+
+def preset_summary(name_or_path: str | Path) -> str:
+    """A preset's description: the paragraph after its launch command."""
+    header = preset_header(name_or_path)
+    return header[1] if len(header) > 1 else ""
+
+
+def _resolve(path: list[str], assignment: str) -> Any:
+    """The field type at dotted ``path``; errors name the assignment."""
+    cls: type = DemoConfig
+    for i, part in enumerate(path):
+        prefix = ".".join(path[:i]) + "." if i else ""
+        if not dataclasses.is_dataclass(cls):
+            raise DemoError(f"--set {assignment}: {prefix.rstrip('.')} is not a section")
+        if part not in _keys(cls):
+            raise DemoError(f"--set {assignment}: {_unknown(cls, part, prefix)}")
+        cls = _hints(cls)[part]
+    if dataclasses.is_dataclass(cls):
+        example = f"{path[-1]}.{_keys(cls)[0]}=..."
+        raise DemoError(f"--set {assignment}: {'.'.join(path)} is a section: set one of its "
+                        f"keys ({example})")
+    return cls
+
+
+def _replaced(obj: Any, path: list[str], value: Any) -> Any:
+    if len(path) == 1:
+        return dataclasses.replace(obj, **{path[0]: value})
+    return dataclasses.replace(obj, **{path[0]: _replaced(getattr(obj, path[0]), path[1:],
+                                                          value)})
+
+
+def config_with(cfg: DemoConfig, assignments: Iterable[str]) -> DemoConfig:
+    """``cfg`` with ``section.key=value`` assignments (the CLI's ``--set``), in order. A value is
+    read as YAML (``8000``, ``5e-4``, ``true``, ``[a, b]``), then checked against the field's
+    type; a list may also be given comma-separated (``sft.overrides=learning_rate=5e-4,
+    warmup_steps=50``). Raises DemoError naming the assignment."""
+    for a in assignments:
+        key, sep, raw = a.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise DemoError(f"--set {a}: expected section.key=value (e.g. data.train_clips=8000)")
+        path = key.split(".")
+        tp = _resolve(path, a)
+        value = _yaml(raw, f"--set {a}")
+        if get_origin(tp) is tuple and (value is None or isinstance(value, str)):
+            # a comma-separated list: the only way a shell user writes one without brackets
+            value = [v.strip() for v in (value or "").split(",") if v.strip()]
+        try:
+            value = _check(value, tp)
+        except _Bad as e:
+            raise DemoError(f"--set {a}: {key}: {e}") from None
+        cfg = _replaced(cfg, path, value)
+    return cfg
+
+
+def flatten(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings (``asdict(cfg)``, a demo_config.json) as ``{"data.train_clips": 48, ...}``."""
+    flat: dict[str, Any] = {}
+    for k, v in settings.items():
+        if isinstance(v, Mapping):
+            flat.update(flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+def experiment_keys(cls: type = DemoConfig, prefix: str = "") -> list[str]:
+    """The dotted keys only experiments set (the default presets leave them out)."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        tp = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            keys += experiment_keys(tp, f"{prefix}{f.name}.")
+        elif f.metadata.get("experiment"):
+            keys.append(f"{prefix}{f.name}")
+    return keys
