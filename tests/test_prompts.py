@@ -3,6 +3,7 @@ import pytest
 from camreasoner import prompts
 from camreasoner.data import convert
 from tests.conftest import make_item
+from tests.seed_oracle import SEED_QUESTION_TEMPLATE, SEED_TYPE_TEMPLATE_MC
 
 
 def test_render_prompt_layout_is_the_seeds():
@@ -52,27 +53,6 @@ def test_eval_chat_renders_like_the_placeholder_form(tiny_model):
         add_generation_prompt=True,
     ).replace(prompts.VIDEO_PLACEHOLDER, "<|vision_start|><|video_pad|><|vision_end|>")
     assert via_parts == via_placeholder
-
-
-# The seed's Inference/infer/eval_bench.py, commit 8b71188: the question template and the
-# multiple-choice tail, copied as the oracle for the eval prompt.
-SEED_QUESTION_TEMPLATE = (
-    "{Question}\n\n"
-    "Please carefully analyze the video by first focusing on the differences between various "
-    "frames, especially those that reveal overall movement or changes. "
-    "Your <observation> should emphasize these frame-to-frame differences and describe the "
-    "overall movement observed in the video. "
-    "Then, in <think>, reason about the camera motion based on your observations, explaining how "
-    "the visual evidence leads to your conclusion about the type of camera movement. "
-    "Finally, provide only the single option letter (e.g., A, B, C, D, E, F etc.) within the "
-    "<answer> </answer> tags. "
-    "Follow the format specified in the instructions."
-)
-SEED_TYPE_TEMPLATE_MC = (
-    "Please provide only the single option letter (e.g., A, B, C, D, etc.) "
-    "within the <answer>...</answer> tags.\n"
-    "Example:\n<answer>A</answer>"
-)
 
 
 def test_seed_eval_prompt_is_the_seeds_byte_for_byte():

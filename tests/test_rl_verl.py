@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from camreasoner.rl.ema_grpo import EmaStd, ema_grpo_advantages
+from tests.seed_oracle import SEED_QUESTION_TEMPLATE
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "EasyR1"
@@ -256,7 +257,8 @@ def test_verl_reward_manager_calls_our_compute_score(tiny_model):
 
 # --- the seed protocol's RL input: 1 fps frames as images, fitted into 16,384 tokens -----------
 # EasyR1's code (CamReasoner EasyR1/verl/utils/dataset.py, commit 8b71188), copied as the oracle:
-# process_image, the "Dummy text" measure and the 20% frame drop, the question template.
+# process_image, the "Dummy text" measure and the 20% frame drop (its question template:
+# tests/seed_oracle.py).
 def _easyr1_process_image(path, min_pixels, max_pixels):
     import math
 
@@ -289,20 +291,6 @@ def _easyr1_truncate(processor, frames, min_pixels, max_pixels, max_len):
             return current
         keep_n = max(1, int(n * 0.8))
         current = [current[j] for j in np.linspace(0, n - 1, keep_n, dtype=int)]
-
-
-EASYR1_QUESTION_TEMPLATE = (
-    "{Question}\n\n"
-    "Please carefully analyze the video by first focusing on the differences between various "
-    "frames, especially those that reveal overall movement or changes. "
-    "Your <observation> should emphasize these frame-to-frame differences and describe the "
-    "overall movement observed in the video. "
-    "Then, in <think>, reason about the camera motion based on your observations, explaining how "
-    "the visual evidence leads to your conclusion about the type of camera movement. "
-    "Finally, provide only the single option letter (e.g., A, B, C, D, E, F etc.) within the "
-    "<answer> </answer> tags. "
-    "Follow the format specified in the instructions."
-)
 
 
 @pytest.fixture(scope="module")
@@ -375,7 +363,7 @@ def test_seed_rl_rows_give_verl_the_seeds_prompt(qwen_bounds_model, tmp_path):
     assert len(kept) == 12
     question = prompts.build_question(item.question, item.options)
     content = [{"type": "image"} for _ in kept] + [
-        {"type": "text", "text": EASYR1_QUESTION_TEMPLATE.format(Question=question)}]
+        {"type": "text", "text": SEED_QUESTION_TEMPLATE.format(Question=question)}]
     text = processor.apply_chat_template([{"role": "user", "content": content}],
                                          add_generation_prompt=True, tokenize=False)
     enc = processor(images=[_easyr1_process_image(f, 3136, 1048576) for f in kept],
@@ -384,6 +372,6 @@ def test_seed_rl_rows_give_verl_the_seeds_prompt(qwen_bounds_model, tmp_path):
     assert grid_ours.tolist() == enc["image_grid_thw"].tolist() == [[1, 52, 92]] * 12
     # the text the model reads is the seed's, byte for byte
     assert row["raw_prompt"][0]["content"][-1]["text"] == \
-        EASYR1_QUESTION_TEMPLATE.format(Question=question)
+        SEED_QUESTION_TEMPLATE.format(Question=question)
     rows = pq.read_table(tmp_path / "rl.parquet").to_pylist()
     assert rows[0]["reward_model"]["ground_truth"] == "B" and len(rows[0]["images"]) == 12

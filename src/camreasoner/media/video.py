@@ -41,16 +41,22 @@ class VideoInfo:
     height: int
 
 
-def probe(path: str | os.PathLike[str], decode_all: bool = False) -> VideoInfo:
-    """Count frames and read size and duration; decode the first frame (or all, if asked) to
-    prove the stream decodes. Raises :class:`VideoError` with the reason."""
-    import av
-
+def _existing_file(path: str | os.PathLike[str]) -> str:
+    """``path`` as a string, or :class:`VideoError` when it is missing or empty."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise VideoError(f"{path}: file not found")
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: file is empty")
+    return path
+
+
+def probe(path: str | os.PathLike[str], decode_all: bool = False) -> VideoInfo:
+    """Count frames and read size and duration; decode the first frame (or all, if asked) to
+    prove the stream decodes. Raises :class:`VideoError` with the reason."""
+    import av
+
+    path = _existing_file(path)
     try:
         with av.open(path) as container:
             if not container.streams.video:
@@ -426,11 +432,7 @@ def read_frames(path: str | os.PathLike[str], spec: VisionSpec) -> SampledVideo:
     """
     import av
 
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise VideoError(f"{path}: file not found")
-    if os.path.getsize(path) == 0:
-        raise VideoError(f"{path}: file is empty")
+    path = _existing_file(path)
     try:
         with av.open(path) as container:
             if not container.streams.video:
