@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from camreasoner.data.schema import write_items
@@ -48,8 +49,12 @@ def test_kill_and_resume_gives_the_uninterrupted_predictions(tiny_model, eval_it
             if (kill_after == 0 and (out / "config.json").exists()) or (kill_after and n >= kill_after):
                 break
             time.sleep(0.005)
+        workers = psutil.Process(proc.pid).children(recursive=True)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        # The decode workers exit with it instead of waiting on their queue forever.
+        _, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, [p.cmdline() for p in alive]
     # Simulate a kill mid-write: half a line at the end.
     with open(pred, "a") as f:
         f.write('{"id": "i11", "respon')

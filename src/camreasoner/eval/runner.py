@@ -165,49 +165,51 @@ def run_eval(cfg: RunConfig, out: str | os.PathLike[str], retry_errors: bool = F
     n_tokens = 0
     n_run = 0
     pool = start_pool(cfg.workers) if jobs else None  # starts while the model loads
-    if pending and backend is None:
-        backend = make_backend(cfg.backend, cfg.model, **cfg.backend_settings(spec))
-    t0 = time.monotonic()  # after the model load: items/s measures answering, not start-up
-    bar = tqdm(total=len(pending), desc="eval", unit="item", disable=not progress)
-    with open(pred_path, "a", encoding="utf-8") as f:
+    try:  # the workers stop even when the backend fails to load or to answer
+        if pending and backend is None:
+            backend = make_backend(cfg.backend, cfg.model, **cfg.backend_settings(spec))
+        t0 = time.monotonic()  # after the model load: items/s measures answering, not start-up
+        bar = tqdm(total=len(pending), desc="eval", unit="item", disable=not progress)
+        with open(pred_path, "a", encoding="utf-8") as f:
 
-        def write(rec: dict) -> None:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            f.flush()
+            def write(rec: dict) -> None:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                f.flush()
 
-        batch: list[Request] = []
-        for item_id, reason in bad_paths.items():
-            write({"id": item_id, "response": None, "error": reason})
-            bar.update(1)
-
-        def flush_batch() -> None:
-            nonlocal n_tokens, n_run
-            if not batch:
-                return
-            for req, res in zip(batch, backend.generate(batch), strict=True):
-                write({"id": req.id, "response": res.response, "p_yes": res.p_yes,
-                       "generated_tokens": res.generated_tokens,
-                       "prompt_tokens": res.prompt_tokens})
-                n_tokens += res.generated_tokens
-                n_run += 1
-            bar.update(len(batch))
-            batch.clear()
-
-        for key, video, error in prefetch(jobs, workers=cfg.workers, ahead=2 * cfg.batch_size,
-                                          pool=pool):
-            item = by_id[key]
-            if error is not None:
-                write({"id": key, "response": None, "error": error})
+            batch: list[Request] = []
+            for item_id, reason in bad_paths.items():
+                write({"id": item_id, "response": None, "error": reason})
                 bar.update(1)
-                continue
-            batch.append(Request(item.id, prompts.render_eval_prompt(item, cfg.prompt),
-                                 video, yes_no_letters(item)))
-            if len(batch) >= cfg.batch_size:
-                flush_batch()
-        flush_batch()
-    bar.close()
-    if pool is not None:
-        pool.shutdown()
+
+            def flush_batch() -> None:
+                nonlocal n_tokens, n_run
+                if not batch:
+                    return
+                for req, res in zip(batch, backend.generate(batch), strict=True):
+                    write({"id": req.id, "response": res.response, "p_yes": res.p_yes,
+                           "generated_tokens": res.generated_tokens,
+                           "prompt_tokens": res.prompt_tokens})
+                    n_tokens += res.generated_tokens
+                    n_run += 1
+                bar.update(len(batch))
+                batch.clear()
+
+            for key, video, error in prefetch(jobs, workers=cfg.workers, ahead=2 * cfg.batch_size,
+                                              pool=pool):
+                item = by_id[key]
+                if error is not None:
+                    write({"id": key, "response": None, "error": error})
+                    bar.update(1)
+                    continue
+                batch.append(Request(item.id, prompts.render_eval_prompt(item, cfg.prompt),
+                                     video, yes_no_letters(item)))
+                if len(batch) >= cfg.batch_size:
+                    flush_batch()
+            flush_batch()
+        bar.close()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     elapsed = time.monotonic() - t0
     final = load_done(pred_path, retry_errors=False)
     task_of = {i.id: i.task for i in items}

@@ -89,13 +89,30 @@ def _run_job(job: FrameJob) -> tuple[str, SampledVideo | None, str | None]:
 
 def start_pool(workers: int) -> ProcessPoolExecutor | None:
     """Decode workers, started early so their start-up overlaps the model load. "spawn": a forked
-    child of a process whose torch has started its OpenMP threads can hang in its first op."""
+    child of a process whose torch has started its OpenMP threads can hang in its first op.
+    The workers exit on their own when this process dies without shutting them down (SIGKILL,
+    the OOM killer, a preempted job): an idle worker waits on its task queue forever otherwise."""
     if workers <= 0:
         return None
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
     for f in [pool.submit(_warm) for _ in range(workers)]:
         f.add_done_callback(lambda _: None)
     return pool
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """In a worker: a daemon thread that ends the process once its parent is gone (its parent pid
+    changes when the parent dies and the worker is re-parented)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _warm() -> None:
