@@ -83,7 +83,9 @@ _OLD_DEFAULTS = {
     "model.vocab_size": 1024, "model.hidden_size": 64, "model.intermediate_size": 128,
     "model.num_layers": 2, "model.num_heads": 4, "model.num_kv_heads": 2,
     "model.vision_depth": 2, "model.vision_hidden": 32, "model.vision_heads": 2,
-    "model.min_pixels": 3136, "model.max_pixels": 12544, "model.seed": 0}
+    "model.min_pixels": 3136, "model.max_pixels": 12544, "model.seed": 0,
+    # added since (issue #19): short chains on the CPU presets; the GPU presets keep the full ones
+    "data.chain_style": "short"}
 _OLD_CHANGES = {
     "cpu": {},
     "ci": {"data.train_clips": 12, "data.test_clips": 6, "sft.epochs": 2.0, "rl.steps": 2,
@@ -92,14 +94,15 @@ _OLD_CHANGES = {
             "rl.steps": 12, "rl.generations": 8, "rl.prompts": 4, "rl.learning_rate": 2e-5,
             "rl.completion_tokens": 384, "eval.max_new_tokens": 384,
             **{f"model.{k}": v for k, v in _SMALL_GPU_MODEL.items()}, "vision.mode": "frames",
-            "sft.recipe": "tiny_gpu_sft", "use_cpu": False, "eval.batch": 512, "workers": 16},
+            "sft.recipe": "tiny_gpu_sft", "use_cpu": False, "eval.batch": 512, "workers": 16,
+            "data.chain_style": "full"},
     "gpu_video": {"data.train_clips": 1600, "data.test_clips": 40, "data.size": 112,
                   "sft.epochs": 2.0, "rl.steps": 6, "rl.generations": 8, "rl.prompts": 8,
                   "rl.learning_rate": 1e-5, "rl.completion_tokens": 384,
                   "eval.max_new_tokens": 384, **{f"model.{k}": v for k, v in _GPU_MODEL.items()},
                   "vision.mode": "video", "sft.recipe": "tiny_gpu_sft", "use_cpu": False,
                   "eval.batch": 1024, "workers": 16, "rl.backend": "verl",
-                  "eval.backend": "vllm"},
+                  "eval.backend": "vllm", "data.chain_style": "full"},
 }
 
 

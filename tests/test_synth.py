@@ -192,6 +192,62 @@ def test_chains_are_well_formed_and_agree_with_geometry(synth_set):
             assert ("expand" in obs or "grows" in obs) and "uniform" in obs
 
 
+def test_short_chains_say_the_full_chains_cues_in_few_tokens(synth_set):
+    from camreasoner.dev.tiny_model import TinyModelSpec, build_tokenizer
+    from camreasoner.synth.build import items_for_clip
+
+    tok = build_tokenizer(TinyModelSpec())
+    records = [json.loads(x) for x in (synth_set / "manifest.jsonl").open()]
+    lengths = []
+    for rec in records:
+        full_b, full_mc = items_for_clip(rec, 7)
+        short_b, short_mc = items_for_clip(rec, 7, "short")
+        assert [i.id for i in short_b + short_mc] == [i.id for i in full_b + full_mc]
+        for full, short in zip(full_b + full_mc, short_b + short_mc, strict=True):
+            resp = short.extra["response"]
+            parsed = answers.parse_response(resp)
+            assert parsed.well_formed, resp
+            assert answers.extract_letter(resp, short.options) == short.answer == full.answer
+            obs = parsed.observation
+            full_obs = answers.parse_response(full.extra["response"]).observation
+            for side in ("left", "right", "up", "down"):  # the same slides, the same way
+                assert (f"slides {side}" in obs) == any(
+                    w in full_obs for w in (f"to the {side}", f"{side}ward", f"toward the {side}",
+                                            f"slides {side}", f"shift {side}")), (obs, full_obs)
+            assert ("jitter" in obs) == ("jitter" in full_obs or "shakes" in full_obs)
+            lengths.append(len(tok(resp)["input_ids"]))
+    # the CPU presets' budgets: eval 160 new tokens, RL 96 completion tokens
+    assert max(lengths) <= 64, max(lengths)
+
+
+def test_short_chain_by_hand():
+    import numpy as np
+
+    from camreasoner.synth import ota
+    from camreasoner.taxonomy import Motion
+
+    cues = {"shift_x": -0.2, "shift_y": 0.0, "rotation_deg": 0.0, "expansion": 0.0,
+            "near_expansion": 0.0, "far_expansion": 0.0, "shift_parallax": 0.05,
+            "expansion_parallax": 0.0, "jitter": 0.0}
+    assert ota.short_observation(cues) == "view slides left, no parallax"
+    chain = ota.binary_chain(Motion(("Pan_Right",)), "Pan_Left", "No", cues,
+                             np.random.default_rng(0), "A", "short")
+    assert chain == ("<observation>view slides left, no parallax</observation><think>the camera "
+                     "pans right; asked: pans left: No</think><answer>A</answer>")
+    still = {**cues, "shift_x": 0.0, "shift_parallax": 0.0}
+    assert ota.short_observation(still) == "view fixed"
+    assert ota.short_observation({**still, "jitter": 0.05}) == "jitter, no drift"
+
+
+def test_chain_styles_agree_with_the_demo_config():
+    import typing
+
+    from camreasoner.demo.config import ChainStyle
+    from camreasoner.synth.ota import CHAIN_STYLES
+
+    assert typing.get_args(ChainStyle) == CHAIN_STYLES
+
+
 def test_sft_and_rl_files(synth_set):
     from camreasoner.data import readers
     from camreasoner.data.convert import read_verl_parquet

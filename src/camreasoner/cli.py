@@ -251,7 +251,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError(f"--speeds: {unknown or 'none given'}: use {', '.join(SPEED_NAMES)}")
     summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
                     fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
-                    sft_per_clip=args.sft_per_clip)
+                    sft_per_clip=args.sft_per_clip, chain_style=args.chain_style)
     print(json.dumps(summary["items"]))
     return 0
 
@@ -511,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated from subtle,slow,regular,fast")
     sy.add_argument("--sft-per-clip", type=int, default=2,
                     help="binary items per clip in sft.json / rl.parquet (plus every MC item)")
+    sy.add_argument("--chain-style", choices=("full", "short"), default="full",
+                    help="O-T-A chains of the seed's shape, or the same cues in a few words")
     sy.set_defaults(func=cmd_synth)
 
     bl = sub.add_parser("baseline", help="non-learned reference predictors"

@@ -27,6 +27,7 @@ VisionMode = Literal["video", "frames"]
 RlBackend = Literal["trl", "verl"]
 EvalBackend = Literal["hf", "vllm"]
 CaptionTarget = Literal["observation", "motion"]
+ChainStyle = Literal["full", "short"]  # camreasoner.synth.ota.CHAIN_STYLES
 
 # The shipped presets, in the order --help lists them (tests check the folder holds these).
 PRESET_NAMES = ("cpu", "ci", "gpu", "gpu_video")
@@ -111,6 +112,10 @@ class DataSection(_Section):
     frames: int = 8  # frames a clip, also the vision specs' max_frames
     fps: int = 4
     sft_per_clip: int = 2  # binary chains per training clip, beside its one multiple-choice chain
+    # "short": the O-T-A chains' cues and conclusion in a few words (~30 tokens), for the CPU
+    # presets, whose generation budgets (eval 160 tokens, RL 96) cut a full chain before its
+    # answer; "full": the chains of the seed's shape (100-330 tokens with the tiny tokenizer)
+    chain_style: ChainStyle = "short"
 
 
 @dataclass(frozen=True)

@@ -127,8 +127,10 @@ def motion_caption_records(records: list[dict]) -> list[dict]:
              "videos": [r["video"]]} for r in records]
 
 
-def items_for_clip(rec: dict, seed: int) -> tuple[list[Item], list[Item]]:
-    """Binary and multiple-choice items of one clip, each with its O-T-A chain."""
+def items_for_clip(rec: dict, seed: int, chain_style: str = "full"
+                   ) -> tuple[list[Item], list[Item]]:
+    """Binary and multiple-choice items of one clip, each with its O-T-A chain in
+    ``chain_style`` (``ota.CHAIN_STYLES``)."""
     rng = np.random.default_rng([seed, rec["index"], 3])
     motion = _motion_of(rec)
     binary = []
@@ -141,23 +143,27 @@ def items_for_clip(rec: dict, seed: int) -> tuple[list[Item], list[Item]]:
             question=taxonomy.primitive(prim).question, options=list(prompts.YES_NO_OPTIONS),
             answer=letter, task=prim, source=SOURCE,
             extra={"motion": rec["motion"], "speed": rec["speed"],
-                   "response": ota.binary_chain(motion, prim, label, rec["cues"], rng, letter)}))
+                   "response": ota.binary_chain(motion, prim, label, rec["cues"], rng, letter,
+                                                chain_style)}))
     mc = []
     if SPEEDS[motion.speed] >= 0.1:
         truth = describe_motion(motion)
         pool = sorted({describe_motion(Motion((p,))) for p in MOTION_PHRASES}
                       | {describe_motion(Motion(())), describe_motion(Motion((), shake=True))}
                       - {truth})
-        distractors = list(rng.choice(pool, size=5, replace=False))
+        # options from a stream of their own: the same options whatever the chains' wording drew
+        options_rng = np.random.default_rng([seed, rec["index"], 5])
+        distractors = list(options_rng.choice(pool, size=5, replace=False))
         texts = distractors + [truth]
-        rng.shuffle(texts)
+        options_rng.shuffle(texts)
         options = prompts.make_options(texts)
         letter = prompts.option_letter(texts.index(truth))
         mc.append(Item(id=f"{rec['clip_id']}/which_motion", video=rec["video"],
                        question=MC_QUESTION, options=options, answer=letter, task="which_motion",
                        source=SOURCE, extra={"motion": rec["motion"], "speed": rec["speed"],
                                              "response": ota.mc_chain(motion, rec["cues"], rng,
-                                                                      letter, truth)}))
+                                                                      letter, truth,
+                                                                      chain_style)}))
     return binary, mc
 
 
@@ -205,7 +211,7 @@ def sft_selection(binary: list[Item], mc: list[Item], per_clip: int, seed: int) 
 def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 224,
           frames: int = 16, fps: int = 8, workers: int = 1, motions: list[str] | None = None,
           speeds: tuple[str, ...] = DEFAULT_SPEEDS, sft_per_clip: int = 2,
-          progress: bool = True) -> dict[str, Any]:
+          chain_style: str = "full", progress: bool = True) -> dict[str, Any]:
     from camreasoner.data import convert
     from camreasoner.media.workers import spawn_map
     from camreasoner.vision import VisionSpec
@@ -214,6 +220,9 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     out.mkdir(parents=True, exist_ok=True)
     for m in motions or []:
         parse_motion(m)  # fail before rendering anything
+    if chain_style not in ota.CHAIN_STYLES:
+        raise ValueError(f"unknown chain style {chain_style!r}; styles: "
+                         f"{', '.join(ota.CHAIN_STYLES)}")
     for s in speeds:
         if s not in SPEEDS:
             raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
@@ -224,7 +233,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
         f.writelines(json.dumps(r) + "\n" for r in records)
     binary, mc = [], []
     for r in records:
-        b, m = items_for_clip(r, seed)
+        b, m = items_for_clip(r, seed, chain_style)
         binary += b
         mc += m
     vqa = vqa_items(records, seed)
@@ -242,6 +251,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
     summary = {
         "clips": clips, "seed": seed, "size": size, "frames": frames, "fps": fps,
+        "chain_style": chain_style,
         "motions": dict(Counter(r["motion"] for r in records)),
         "speeds": dict(Counter(r["speed"] for r in records)),
         "items": {"binary": len(binary), "mc": len(mc), "vqa": len(vqa), "sft": len(train)},

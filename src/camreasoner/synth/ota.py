@@ -15,7 +15,7 @@ import numpy as np
 
 from camreasoner import taxonomy
 from camreasoner.synth.scene import Pose, Surface, project
-from camreasoner.taxonomy import Motion, motion_sentence
+from camreasoner.taxonomy import Motion, describe_motion, motion_sentence
 
 # Cue thresholds (fractions of the image width, degrees).
 SHIFT = 0.02
@@ -80,10 +80,12 @@ def cues(surfaces: list[Surface], poses: list[Pose], width: int, height: int) ->
     return out
 
 
-def observation(c: dict[str, float], rng: np.random.Generator) -> str:
-    pick = lambda *opts: opts[int(rng.integers(len(opts)))]
-    said = []
-    moving = False
+def cue_flags(c: dict[str, float]) -> dict[str, object]:
+    """Which cues an observation reports, and their directions: ``side_x`` / ``side_y`` ("left",
+    "up", ... or None), ``differential`` (near and far change scale differently), ``expanding``
+    (None, "grows", "shrinks"), ``rotating`` (None, "clockwise", "counterclockwise"),
+    ``shift_parallax`` / ``expansion_parallax`` (None when the cue is not reported), ``jitter``,
+    ``moving`` (any steady motion)."""
     shift = max(abs(c["shift_x"]), abs(c["shift_y"]))
     # Wide pans and tilts also stretch the view a little (perspective), rolls and truck moves
     # shift scattered objects a little: each cue is reported only when it stands out from the
@@ -93,39 +95,52 @@ def observation(c: dict[str, float], rng: np.random.Generator) -> str:
     rotating = abs(c["rotation_deg"]) > max(ROTATE, 15.0 * shift)
     differential = (shift <= shift_min and not expanding
                     and abs(c["near_expansion"] - c["far_expansion"]) > EXPAND)
-    if abs(c["shift_x"]) > shift_min:
-        moving = True
-        side = "left" if c["shift_x"] < 0 else "right"
+    side_x = ("left" if c["shift_x"] < 0 else "right") if abs(c["shift_x"]) > shift_min else None
+    side_y = ("down" if c["shift_y"] > 0 else "up") if abs(c["shift_y"]) > shift_min else None
+    return {
+        "side_x": side_x, "side_y": side_y, "differential": differential,
+        "far_grows": c["far_expansion"] > 0,
+        "expanding": ("grows" if c["expansion"] > 0 else "shrinks") if expanding else None,
+        "rotating": ("clockwise" if c["rotation_deg"] > 0 else "counterclockwise")
+        if rotating else None,
+        "shift_parallax": (c["shift_parallax"] > PARALLAX) if shift > shift_min else None,
+        "expansion_parallax": (c["expansion_parallax"] > PARALLAX) if expanding else None,
+        "jitter": c["jitter"] > JITTER,
+        "moving": bool(side_x or side_y or differential or expanding or rotating),
+    }
+
+
+def observation(c: dict[str, float], rng: np.random.Generator) -> str:
+    pick = lambda *opts: opts[int(rng.integers(len(opts)))]
+    f = cue_flags(c)
+    said = []
+    if f["side_x"]:
+        side = f["side_x"]
         said.append(pick(f"Across the frames the whole view slides to the {side}.",
                          f"From the first frame to the last, the scene drifts {side}ward.",
                          f"The content of the frames moves steadily toward the {side}."))
-    if abs(c["shift_y"]) > shift_min:
-        moving = True
-        side = "down" if c["shift_y"] > 0 else "up"
+    if f["side_y"]:
+        side = f["side_y"]
         said.append(pick(f"The scene {'also ' if said else ''}slides {side} in the frame.",
                          f"The view moves {side}ward over time.",
                          f"Objects shift {side} across the frames."))
-    if differential:
-        moving = True
-        far_word = "grows" if c["far_expansion"] > 0 else "shrinks"
+    if f["differential"]:
+        far_word = "grows" if f["far_grows"] else "shrinks"
         said.append(f"The distant background {far_word} while nearby objects keep roughly their "
                     f"size: near and far parts change scale differently.")
-    if expanding:
-        moving = True
-        grows = c["expansion"] > 0
+    if f["expanding"]:
+        grows = f["expanding"] == "grows"
         said.append(pick(
             "The image expands outward from the centre, objects getting larger." if grows else
             "The image contracts toward the centre, objects getting smaller.",
             "Everything in view grows frame by frame." if grows else
             "Everything in view shrinks frame by frame."))
-    if rotating:
-        moving = True
-        sense = "clockwise" if c["rotation_deg"] > 0 else "counterclockwise"
+    if f["rotating"]:
+        sense = f["rotating"]
         said.append(pick(f"The whole picture turns {sense} around its centre; the horizon tilts.",
                          f"The frame content rotates {sense} about the middle of the image."))
-    shifting = shift > shift_min
-    if shifting:
-        if c["shift_parallax"] > PARALLAX:
+    if f["shift_parallax"] is not None:
+        if f["shift_parallax"]:
             said.append(pick("Near objects move clearly more than the distant background: strong "
                              "parallax.",
                              "The foreground shifts much faster than the far background, so "
@@ -135,23 +150,44 @@ def observation(c: dict[str, float], rng: np.random.Generator) -> str:
                              "parallax between them.",
                              "The foreground and the distant background shift in unison; their "
                              "relative positions do not change."))
-    if expanding:
-        if c["expansion_parallax"] > PARALLAX:
+    if f["expansion_parallax"] is not None:
+        if f["expansion_parallax"]:
             said.append(pick("Nearby objects change size much faster than the background.",
                              "The foreground scales faster than the far background."))
         else:
             said.append(pick("Near and far things scale by the same factor, uniformly.",
                              "The whole image scales uniformly, foreground and background alike."))
-    if c["jitter"] > JITTER:
+    if f["jitter"]:
         said.append(pick("The frames jitter back and forth from one frame to the next, an "
                          "unsteady, handheld wobble.",
                          "Small irregular shakes move the view between consecutive frames."))
-    if not moving and c["jitter"] <= JITTER:
+    if not f["moving"] and not f["jitter"]:
         said.append(pick("The frames look the same from start to end; nothing in the view moves.",
                          "There is no change between frames: the view stays fixed."))
-    elif not moving:
+    elif not f["moving"]:
         said.append("Apart from the wobble the view stays where it is; there is no steady drift.")
     return " ".join(said)
+
+
+def short_observation(c: dict[str, float]) -> str:
+    """The same cues as :func:`observation` in a few words each ("view slides left, no
+    parallax"): a chain the tiny tokenizer writes in ~30 tokens instead of 100-330."""
+    f = cue_flags(c)
+    said = [f"view slides {f[k]}" for k in ("side_x", "side_y") if f[k]]
+    if f["differential"]:
+        said.append(f"background {'grows' if f['far_grows'] else 'shrinks'}, near objects do not")
+    if f["expanding"]:
+        said.append(f"view {f['expanding']}")
+    if f["rotating"]:
+        said.append(f"view turns {f['rotating']}")
+    for key in ("shift_parallax", "expansion_parallax"):
+        if f[key] is not None:
+            said.append("parallax" if f[key] else "no parallax")
+    if f["jitter"]:
+        said.append("jitter")
+    if not f["moving"]:
+        said.append("no drift" if f["jitter"] else "view fixed")
+    return ", ".join(dict.fromkeys(said))  # one "no parallax" when both cues say it
 
 
 # (why the kind of movement, {primitive: why its direction}) for movements that shift the view.
@@ -207,11 +243,18 @@ def reasoning(motion: Motion, c: dict[str, float], rng: np.random.Generator) -> 
     return " ".join(steps)
 
 
+CHAIN_STYLES = ("full", "short")  # synth --chain-style
+
+
 def binary_chain(motion: Motion, primitive: str, label: str, c: dict[str, float],
-                 rng: np.random.Generator, answer_letter: str) -> str:
+                 rng: np.random.Generator, answer_letter: str, style: str = "full") -> str:
     p = taxonomy.primitive(primitive)
     summary = motion_sentence(motion)
     verdict = "Yes" if label == "Yes" else "No"
+    if style == "short":  # cues, the movement, what was asked, the verdict
+        asked = describe_motion(Motion(() if primitive == "Static" else (primitive,)))
+        return (f"<observation>{short_observation(c)}</observation><think>{summary}; asked: "
+                f"{asked}: {verdict}</think><answer>{answer_letter}</answer>")
     # The conclusion (what the camera does) comes last, after the question is restated, so a
     # reader of the think's final sentence gets the movement, not the question's wording.
     think = (f"{reasoning(motion, c, rng)} The question asks whether {p.yes_means}. Overall, "
@@ -222,7 +265,10 @@ def binary_chain(motion: Motion, primitive: str, label: str, c: dict[str, float]
 
 
 def mc_chain(motion: Motion, c: dict[str, float], rng: np.random.Generator, answer_letter: str,
-             answer_text: str) -> str:
+             answer_text: str, style: str = "full") -> str:
+    if style == "short":
+        return (f"<observation>{short_observation(c)}</observation><think>"
+                f"{motion_sentence(motion)}</think><answer>{answer_letter}</answer>")
     think = (f"{reasoning(motion, c, rng)} Overall, {motion_sentence(motion)}: option "
              f"{answer_letter}, \"{answer_text}\".")
     return (f"<observation>{observation(c, rng)}</observation><think>{think}</think>"
