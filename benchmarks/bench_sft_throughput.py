@@ -36,7 +36,9 @@ from pathlib import Path
 log = logging.getLogger("bench_sft")
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {"7b": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_full_sft_camreasoner.yaml",
-           "3b": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_3b_full_sft.yaml"}
+           "3b": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_3b_full_sft.yaml",
+           "7b_lora": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_lora_sft.yaml"}
+SHAPE = {"7b": "7b", "3b": "3b", "7b_lora": "7b"}  # --size -> benchmarks/_qwen7b.py shape
 PEAK_TFLOPS = 798.0
 FRAMES, WIDTH, HEIGHT, FPS = 32, 448, 252, 2
 
@@ -93,10 +95,19 @@ ARMS = {
     "lf3b_liger_pack": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
                         "packing": True, "neat_packing": True, "cutoff_len": 8192,
                         "per_device_train_batch_size": 1},
+    # --size 7b_lora (our LoRA recipe, rank 64 on every linear layer of the LM, AdamW): the
+    # recipe as committed (liger, batch 4, checkpointing), the seed's batch 1 without liger, and
+    # batch 8
+    "lora_recipe": {"kind": "lf", "recipe_defaults": True},
+    "lora_bs1": {"kind": "lf"},
+    "lora_bs8": {"kind": "lf", "recipe_defaults": True, "per_device_train_batch_size": 8},
+    "lora_nockpt_bs4": {"kind": "lf", "recipe_defaults": True,
+                        "disable_gradient_checkpointing": True},
 }
 
 
-def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bool) -> float:
+def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bool,
+                lora_rank: int = 0) -> float:
     """Model FLOPs of one fwd+bwd of one sample (6 per parameter per token trained, 2 for a
     frozen forward-only part), attention included; padding and recomputation excluded.
 
@@ -105,6 +116,10 @@ def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bo
     ViT, P = 4 patches per video token (2x2 merge): per layer 4*d^2 + 3*d*I_v on every patch,
     the merger (4d -> 4d -> out) on every video token, attention 4*P*S*d with S = 64 patches
     (112-px windows) or 576 (a whole 448x252 frame pair) in the 4 full-attention layers.
+    LoRA (``lora_rank`` r > 0 on every linear layer of the LM): the frozen LM costs 4 per
+    parameter per token (forward, and the input gradients of the backward; no weight
+    gradients), the adapters 6 per parameter: r * (9h + 2kv + 3I) per layer (q, k, v, o, gate,
+    up, down: r * (in + out) each).
     """
     t = cfg.get("text_config", cfg)
     v = cfg["vision_config"]
@@ -112,7 +127,11 @@ def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bo
     kv = t["num_key_value_heads"] * h // t["num_attention_heads"]
     n_llm = layers * (h * (h + 2 * kv) + h * h + 3 * h * inter) + h * vocab
     tokens = text_tokens + video_tokens
-    llm = 6 * n_llm * tokens + 6 * layers * tokens**2 * h
+    if lora_rank:
+        n_lora = layers * lora_rank * (9 * h + 2 * kv + 3 * inter)
+        llm = 4 * n_llm * tokens + 6 * n_lora * tokens + 6 * layers * tokens**2 * h
+    else:
+        llm = 6 * n_llm * tokens + 6 * layers * tokens**2 * h
     d, vi, depth = v["hidden_size"], v["intermediate_size"], v["depth"]
     patches = 4 * video_tokens
     merger = (4 * d) * (4 * d) + (4 * d) * v["out_hidden_size"]
@@ -229,7 +248,7 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
             "max_steps": warmup + steps, "save_strategy": "no", "logging_steps": 1,
             "plot_loss": False, "report_to": "none", "warmup_steps": 0, "warmup_ratio": 0.0,
             # the 7B's AdamW state (66 GB) does not fit one GPU beside the model: SGD there
-            **({"optim": "sgd"} if size == "7b" else {}),
+            **({"optim": "sgd"} if size == "7b" else {}),  # LoRA (7b_lora): AdamW fits
             "gradient_accumulation_steps": 1, "preprocessing_num_workers": 8,
             "dataloader_num_workers": 4, **base, **overrides, **extra}
     train_vision = not lf_args.get("freeze_vision_tower", True)
@@ -261,6 +280,8 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
             result["times"] = result["times"][warmup:]
             result.update(samples_per_step=bs, tokens_per_step=bs * result.pop("tokens_per_sample"),
                           train_vision=train_vision,
+                          lora_rank=int(lf_args.get("lora_rank", 0))
+                          if lf_args.get("finetuning_type") == "lora" else 0,
                           peak_gib=_peak_gib())
             out.write_text(json.dumps(result))
             os._exit(0)
@@ -291,8 +312,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra LF setting for every lf arm (YAML value), e.g. --set torch_compile=true")
     ap.add_argument("--out-json")
-    ap.add_argument("--size", choices=("7b", "3b"), default="7b",
-                    help="model shape and recipe: 7b (ours, SGD) or 3b (the seed's, AdamW)")
+    ap.add_argument("--size", choices=tuple(RECIPES), default="7b",
+                    help="model shape and recipe: 7b (ours, SGD), 3b (the seed's, AdamW) or "
+                         "7b_lora (our LoRA recipe, AdamW)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -317,7 +339,7 @@ def main() -> None:
     rows = max(ARMS[n].get("per_device_train_batch_size", 1) for n in names) * (args.steps + args.warmup)
     conv = write_inputs(work, rows)
     (work / "conv.json").write_text(json.dumps(conv))
-    _, n_params = build_model(work, args.layers, name=model_dir.name, size=args.size)
+    _, n_params = build_model(work, args.layers, name=model_dir.name, size=SHAPE[args.size])
     torch.cuda.empty_cache()
     cfg = json.loads((model_dir / "config.json").read_text())
     gpu = torch.cuda.get_device_name()
@@ -343,7 +365,8 @@ def main() -> None:
             per_sample = res["tokens_per_step"] / res["samples_per_step"]
             video = res.get("video_tokens_per_sample", FRAMES // 2 * (WIDTH // 28) * (HEIGHT // 28))
             flops = res["samples_per_step"] * model_flops(cfg, per_sample - video, video,
-                                                          res["train_vision"])
+                                                          res["train_vision"],
+                                                          res.get("lora_rank", 0))
             res.update(step_s=step, tokens_per_s=res["tokens_per_step"] / step,
                        mfu=flops / step / (PEAK_TFLOPS * 1e12))
             results[name] = res
@@ -354,7 +377,7 @@ def main() -> None:
                 {"gpu": gpu, "params": n_params, "arms": results,
                  "settings": {n: ARMS[n] for n in names}}, indent=2))
 
-    print(f"\n{gpu}: random Qwen2.5-VL-{args.size.upper()}-shaped ({n_params / 1e9:.2f}B params), one sample = "
+    print(f"\n{gpu}: random Qwen2.5-VL-{SHAPE[args.size].upper()}-shaped ({n_params / 1e9:.2f}B params), one sample = "
           f"{FRAMES} frames {WIDTH}x{HEIGHT} + O-T-A text; median of {args.steps} steps after "
           f"{args.warmup} warm-up")
     print("| arm | settings | tokens/step | step s | tokens/s | MFU | peak GiB | loss |")

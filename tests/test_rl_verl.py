@@ -375,3 +375,24 @@ def test_seed_rl_rows_give_verl_the_seeds_prompt(qwen_bounds_model, tmp_path):
         SEED_QUESTION_TEMPLATE.format(Question=question)
     rows = pq.read_table(tmp_path / "rl.parquet").to_pylist()
     assert rows[0]["reward_model"]["ground_truth"] == "B" and len(rows[0]["images"]) == 12
+
+
+@pytest.mark.slow
+def test_one_gpu_3b_rehearsal_overrides_validate():
+    """benchmarks/bench_grpo_3b.py's overrides on the 3B seed recipe pass verl's own checks."""
+    import sys
+
+    from verl.trainer.main_ppo import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    sys.path.insert(0, str(RECIPES.parent / "benchmarks"))
+    from bench_grpo_3b import one_gpu_overrides
+
+    cfg = _compose("qwen2_5_vl_3b_grpo",
+                   [*one_gpu_overrides(prompts=4, mini=1, steps=3), "trainer.n_gpus_per_node=1"])
+    validate_config(cfg, use_reference_policy=need_reference_policy(cfg),
+                    use_critic=need_critic(cfg))
+    assert cfg.data.max_prompt_length == 16384 and cfg.data.max_response_length == 4096
+    assert cfg.actor_rollout_ref.rollout.n == 8 and cfg.actor_rollout_ref.rollout.top_k == 50
+    assert not cfg.algorithm.filter_groups.enable
+    assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"

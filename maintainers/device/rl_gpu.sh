@@ -9,8 +9,9 @@
 # bench7b (the same on a random 7B-shaped model), demo_rl / demo (the gpu_video demo's RL stage,
 # then the rest; each call <= 10 minutes), frames7b (issue #17: the seed's 64 frames as images,
 # vLLM vs transformers prompt tokens), pyes7b (issue #20: p_yes cost in both backends), sft3b
-# (issue #20: the seed's 3B SFT recipe's throughput). A failing step is reported and the next
-# one runs.
+# (issue #20: the seed's 3B SFT recipe's throughput), grpo3b (issue #20: verl GRPO at the 3B
+# shape in the seed protocol, benchmarks/bench_grpo_3b.py), lora7b (issue #20: the 7B LoRA
+# recipe's throughput). A failing step is reported and the next one runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-/tmp/out}
@@ -93,6 +94,14 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
             step sft3b python3 benchmarks/bench_sft_throughput.py --size 3b \
                 --arms "${SFT3B_ARMS:-lf3b_seed,lf3b_liger,lf3b_liger_bs8,lf3b_liger_bs16}" \
                 --steps 6 --warmup 2 --work "$WORK/sft3b" --out-json "$OUT/sft3b.json" ;;
+        grpo3b)  # issue #20: verl GRPO, the 3B recipe in the seed protocol, on one GPU
+            step grpo3b python3 benchmarks/bench_grpo_3b.py --work-dir "$WORK/grpo3b" \
+                --steps "${GRPO3B_STEPS:-3}" --prompts "${GRPO3B_PROMPTS:-4}" \
+                --out-json "$OUT/grpo3b.json" ;;
+        lora7b)  # issue #20: the 7B LoRA recipe (AdamW) and its batch sizes
+            step lora7b python3 benchmarks/bench_sft_throughput.py --size 7b_lora \
+                --arms "${LORA7B_ARMS:-lora_bs1,lora_recipe,lora_bs8}" \
+                --steps 6 --warmup 2 --work "$WORK/lora7b" --out-json "$OUT/lora7b.json" ;;
         *) echo "unknown step $s" >&2; status=2 ;;
     esac
 done
