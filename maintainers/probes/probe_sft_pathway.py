@@ -2,7 +2,7 @@
 
     python maintainers/probes/probe_sft_pathway.py --train DIR --work WORK --variant chain \
         [--clips 4000] [--held-clips 400] [--steps 1000] [--batch 16] [--lr 1e-3] [--eval-every 250] \
-        [--lm small|gpu] [--device cpu|cuda]
+        [--lm small|gpu] [--device cpu|cuda] [--seed 0]
 
 DIR: a synthetic set with its SFT chains (``camreasoner synth``: manifest.jsonl, sft.json,
 videos/). The model is built in WORK (the gpu presets' vision tower: depth 4, width 128, with a
@@ -89,9 +89,11 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="cpu, or cuda on the GPU machine")
     ap.add_argument("--lm", choices=("small", "gpu"), default="small",
                     help="small: 2 layers x 128; gpu: the gpu presets' 6 x 384")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="torch's seed and the batch draw's (the model is built with its own)")
     ap.add_argument("--out-json")
     args = ap.parse_args()
-    start(args.threads, seed=0)
+    start(args.threads, seed=args.seed)
     import numpy as np
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -215,7 +217,7 @@ def main() -> int:
         return float(np.mean(gains))
 
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(args.seed)
     rows, t0 = [], time.monotonic()
     yes_rate = 100 * float(np.mean([d["answer"] == prompts.YES_LETTER for d in held_yes_no])) \
         if held_yes_no else float("nan")
