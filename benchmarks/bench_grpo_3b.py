@@ -12,7 +12,7 @@ each with the vision markers: more than the budget, so the conversion cuts every
 frames, 14,543 tokens), near the most the recipe allows. A random model never stops early, so
 every response is 4,096 tokens long. Results: docs/performance.md.
 
-What one GPU changes, each an override passed after the recipe (``ONE_GPU``):
+What one GPU changes, each an override passed after the recipe (``one_gpu_overrides``):
 * the batch: ``--prompts`` prompts a step (the seed: 128 on 8 GPUs), one optimizer step per
   ``--mini`` prompts (the seed: 32, four updates a step);
 * ``algorithm.filter_groups.enable=false``: a random model's rewards are all 0, so every group
@@ -25,7 +25,7 @@ What one GPU changes, each an override passed after the recipe (``ONE_GPU``):
 
 verl's own metrics (``metrics.jsonl`` of the run) give the split: ``timing_s/gen`` (rollout),
 ``timing_s/old_log_prob``, ``timing_s/update_actor``, ``timing_s/step``, ``perf/throughput``
-(all tokens of the step / step time / GPUs) and ``perf/max_memory_allocated_gb``; the GPU's
+(all tokens of the step / step time / GPUs) and ``actor/perf/max_memory_allocated_gb``; the GPU's
 memory in use is sampled with nvidia-smi every 0.5 s.
 """
 
@@ -40,12 +40,18 @@ import sys
 import time
 from pathlib import Path
 
+from camreasoner.tables import md_table
+
 log = logging.getLogger("bench_grpo_3b")
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS, CLIP_FRAMES, CLIP_FPS, WIDTH, HEIGHT = 4, 40, 2, 1280, 720  # 20 s each
-METRICS = ("timing_s/gen", "timing_s/old_log_prob", "timing_s/update_actor", "timing_s/step",
-           "perf/throughput", "prompt_length/mean", "response_length/mean",
-           "perf/max_memory_allocated_gb", "perf/max_memory_reserved_gb")
+# verl's metric -> this script's column (the actor's memory is logged under actor/)
+METRICS = {"timing_s/gen": "rollout s", "timing_s/old_log_prob": "old log-prob s",
+           "timing_s/update_actor": "update s", "timing_s/step": "step s",
+           "perf/throughput": "tokens/s/GPU", "prompt_length/mean": "prompt tok",
+           "response_length/mean": "response tok",
+           "actor/perf/max_memory_allocated_gb": "max alloc GiB",
+           "actor/perf/max_memory_reserved_gb": "max reserved GiB"}
 
 
 def one_gpu_overrides(prompts: int, mini: int, steps: int) -> list[str]:
@@ -83,16 +89,9 @@ def write_inputs(work: Path, n_items: int) -> Path:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("step", "rollout s", "old log-prob s", "update s", "step s", "tokens/s/GPU",
-            "prompt tok", "response tok", "max alloc GiB")
-    keys = ("timing_s/gen", "timing_s/old_log_prob", "timing_s/update_actor", "timing_s/step",
-            "perf/throughput", "prompt_length/mean", "response_length/mean",
-            "perf/max_memory_allocated_gb")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [str(r["step"])] + [f"{r[k]:,.1f}" if k in r else "-" for k in keys]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return md_table(("step", *METRICS.values()),
+                    [[str(r["step"]), *(f"{r[k]:,.1f}" if k in r else "-" for k in METRICS)]
+                     for r in rows])
 
 
 def main() -> None:
@@ -123,8 +122,8 @@ def main() -> None:
     env = {**os.environ, "RECIPE": "qwen2_5_vl_3b_grpo", "NGPUS": "1", "TP": "1",
            "PYTHON": sys.executable, "MODEL_PATH": str(model), "TRAIN_FILE": str(items),
            "VIDEO_ROOT": str(work / "videos"), "OUTPUT_DIR": str(out), "WORKERS": "8"}
-    cmd = ["bash", str(ROOT / "local_scripts" / "run_rl.sh"),
-           *one_gpu_overrides(args.prompts, args.mini, args.steps), *args.overrides]
+    overrides = one_gpu_overrides(args.prompts, args.mini, args.steps) + args.overrides
+    cmd = ["bash", str(ROOT / "local_scripts" / "run_rl.sh"), *overrides]
     log.info("%s", " ".join(cmd))
     smi_log = work / "gpu_mem.csv"
     with open(smi_log, "w") as f:
@@ -142,7 +141,7 @@ def main() -> None:
     result = {"returncode": rc, "wall_s": round(wall, 1), "steps": rows,
               "gpu_mem_used_peak_mib": max(used, default=None),
               "prompts_per_step": args.prompts, "rollouts_per_prompt": 8,
-              "overrides": one_gpu_overrides(args.prompts, args.mini, args.steps) + args.overrides}
+              "overrides": overrides}
     print(table(rows))
     print(json.dumps({k: v for k, v in result.items() if k != "steps"}, indent=2))
     if args.out_json:

@@ -396,3 +396,20 @@ def test_one_gpu_3b_rehearsal_overrides_validate():
     assert cfg.actor_rollout_ref.rollout.n == 8 and cfg.actor_rollout_ref.rollout.top_k == 50
     assert not cfg.algorithm.filter_groups.enable
     assert cfg.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+
+
+def test_3b_rehearsal_table_reads_verl_metric_names():
+    """The 3B rehearsal's table from the metrics verl logged on the H200 (docs/results): every
+    column found, the actor's memory under its ``actor/`` name."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(RECIPES.parent / "benchmarks"))
+    from bench_grpo_3b import METRICS, table
+
+    logged = json.loads((RECIPES.parent / "docs" / "results"
+                         / "2026-12-02_grpo3b_step1.json").read_text())["data"]
+    row = {"step": 1, **{m: logged[m] for m in METRICS if m in logged}}
+    assert set(row) == {"step", *METRICS}
+    assert table([row]).splitlines()[2] == ("| 1 | 66.2 | 109.8 | 606.0 | 805.0 | 740.9 | 14,542.8 "
+                                            "| 4,096.0 | 57.4 | 67.0 |")

@@ -354,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     from camreasoner.data.readers import READERS, RECORD_FORMATS
     from camreasoner.eval.backends import P_YES_METHODS
     from camreasoner.protocols import DEFAULT_PROTOCOL, EVAL_PROTOCOLS, PROTOCOLS
+    from camreasoner.synth.ota import CHAIN_STYLES
     from camreasoner.vision import PRESETS as VISION_PRESETS
 
     p = _Parser(prog="camreasoner", description=__doc__)
@@ -511,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated from subtle,slow,regular,fast")
     sy.add_argument("--sft-per-clip", type=int, default=2,
                     help="binary items per clip in sft.json / rl.parquet (plus every MC item)")
-    sy.add_argument("--chain-style", choices=("full", "short"), default="full",
+    sy.add_argument("--chain-style", choices=CHAIN_STYLES, default="full",
                     help="O-T-A chains of the seed's shape, or the same cues in a few words")
     sy.set_defaults(func=cmd_synth)
 
