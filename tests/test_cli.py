@@ -95,5 +95,5 @@ def test_sft_dry_run_writes_nothing(tmp_path, clip_root, tiny_model):
                  "--dataset-dir", str(tmp_path / "data"), "--media-dir", str(clip_root),
                  "--out", str(tmp_path / "out"), "--dry-run"])
     assert r.returncode == 0, r.stderr
-    assert "llamafactory.cli train" in r.stdout and "dataset: s" in r.stdout
+    assert "camreasoner.lf_cli train" in r.stdout and "dataset: s" in r.stdout
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

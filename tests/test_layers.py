@@ -1,11 +1,12 @@
 """The package's layers, held by reading every import of every module (function-level ones too).
 
-    core    taxonomy, prompts, answers, vision, protocols, tables, rewards, errors: our concepts, which
+    core    taxonomy, prompts, answers, vision, qwen_positions, protocols, tables, rewards, errors: our concepts, which
             every stage shares so train and eval cannot drift; import only the core
     media   reading, sampling, caching and writing clips; imports only the core
     data    the item schema, readers, converters, checks, downloads; imports the core and media
             (checks probe clips, the frames converters sample them)
-    stages  sft, rl, eval, synth, baseline, dev: import core, media and data, never each other
+    stages  sft (and lf_cli, its LLaMA-Factory entry), rl, eval, synth, baseline, dev: import core,
+            media and data, never each other
     app     cli, demo: on top of everything
 """
 
@@ -19,8 +20,8 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "src" / "camreasoner"
 # __init__ holds the version alone
 CORE = {"taxonomy", "prompts", "answers", "vision", "protocols", "tables", "rewards", "errors",
-        "__init__"}
-STAGES = {"sft", "rl", "eval", "synth", "baseline", "dev"}
+        "qwen_positions", "__init__"}
+STAGES = {"sft", "lf_cli", "rl", "eval", "synth", "baseline", "dev"}
 APP = {"cli", "demo", "__main__"}
 
 

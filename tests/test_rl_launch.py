@@ -19,7 +19,7 @@ def synth_rl(tmp_path_factory):
     from camreasoner.synth.build import build
 
     out = tmp_path_factory.mktemp("synth_rl")
-    build(out, clips=4, seed=9, size=96, frames=8, fps=4, motions=["Pan_Left", "Pan_Right"],
+    build(out, clips=4, seed=9, size=96, frames=8, fps=2, motions=["Pan_Left", "Pan_Right"],
           progress=False)
     return out
 
@@ -67,9 +67,9 @@ def test_run_rl_sh_defaults_to_the_seeds_protocol(synth_rl, tiny_model, tmp_path
                            "VIDEO_ROOT": str(synth_rl / "videos")}, tmp_path)
     assert "--config-name=qwen2_5_vl_7b_grpo" in cmd
     rows = pq.read_table(value["data.train_files"]).to_pylist()
-    # 1 fps frames of the 2 s clips as images: ffmpeg's fps filter keeps 2 a clip
-    assert len(rows) == 4 and all(len(r["images"]) == 2 for r in rows)
-    assert all(r["prompt"][0]["content"].startswith("<image><image>") for r in rows)
+    # 1 fps frames of the 4 s clips (8 frames at 2 fps) as images: ffmpeg's fps filter keeps 4
+    assert len(rows) == 4 and all(len(r["images"]) == 4 for r in rows)
+    assert all(r["prompt"][0]["content"].startswith("<image>" * 4 + "Which") for r in rows)
     assert "videos" not in rows[0]
 
 
@@ -201,7 +201,7 @@ def test_parquet_takes_a_vision_preset_name_or_the_spec_itself(synth_rl, tmp_pat
     by_spec = prepare_parquet(items, videos, tmp_path / "b", "train", launch(own))
     tiny = pq.read_table(by_name).to_pylist()[0]["videos"][0]
     mine = pq.read_table(by_spec).to_pylist()[0]["videos"][0]
-    assert (tiny["fps"], tiny["max_frames"], tiny["max_pixels"]) == (4.0, 8, 16 * 784)
+    assert (tiny["fps"], tiny["max_frames"], tiny["max_pixels"]) == (2.0, 8, 16 * 784)
     assert (mine["fps"], mine["max_frames"], mine["max_pixels"]) == (2.0, 6, 8 * 784)
 
 

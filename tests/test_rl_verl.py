@@ -174,7 +174,7 @@ def rl_parquet(tmp_path_factory):
     from camreasoner.synth.build import build
 
     out = tmp_path_factory.mktemp("rl")
-    build(out, clips=6, seed=3, size=112, frames=8, fps=4, progress=False)
+    build(out, clips=6, seed=3, size=112, frames=8, fps=2, progress=False)
     return out
 
 

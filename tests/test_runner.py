@@ -139,7 +139,7 @@ def test_frame_cache_hits_and_keys(clip_root, tmp_path):
     (tmp_path / "copy.mp4").write_bytes((clip_root / "pan.mp4").read_bytes())
     load_frames(tmp_path / "copy.mp4", TINY_VISION, cache)
     assert len(list(cache.glob("*.json"))) == 1
-    load_frames(clip_root / "pan.mp4", TINY_VISION.with_overrides(fps=2.0), cache)
+    load_frames(clip_root / "pan.mp4", TINY_VISION.with_overrides(fps=4.0), cache)
     assert len(list(cache.glob("*.json"))) == 2
 
 

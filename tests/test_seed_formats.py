@@ -147,7 +147,7 @@ def test_sft_prepares_the_seeds_file_for_llamafactory(tmp_path, clip_root, tiny_
         "model_name_or_path": str(tiny_model), "stage": "sft", "do_train": True,
         "finetuning_type": "full", "template": "qwen2_vl", "cutoff_len": 4096,
         "output_dir": str(tmp_path / "lf_out"), "use_cpu": True, "bf16": False,
-        "report_to": "none", "video_fps": 4.0, "video_maxlen": 8, "video_max_pixels": 12544,
+        "report_to": "none", "video_fps": 2.0, "video_maxlen": 8, "video_max_pixels": 12544,
         "video_min_pixels": 3136, **{k: settings[k] for k in ("dataset_dir", "media_dir")},
         "dataset": "camerabench_sft", "preprocessing_num_workers": 1,
         "overwrite_cache": True})

@@ -91,7 +91,7 @@ def synth_sft(tmp_path_factory):
     from camreasoner.synth.build import build
 
     out = tmp_path_factory.mktemp("synth_sft")
-    build(out, clips=16, seed=1, size=96, frames=8, fps=4, progress=False)
+    build(out, clips=16, seed=1, size=96, frames=8, fps=2, progress=False)
     return out
 
 

@@ -92,6 +92,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0,
                     help="torch's seed and the batch draw's (the model is built with its own)")
     ap.add_argument("--out-json")
+    ap.add_argument("--save", type=Path, help="write the trained model here (save_pretrained)")
     args = ap.parse_args()
     start(args.threads, seed=args.seed)
     import numpy as np
@@ -101,6 +102,7 @@ def main() -> int:
     from camreasoner import prompts
     from camreasoner.answers import extract_letter
     from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
+    from camreasoner.qwen_positions import fix_video_positions
     from camreasoner.vision import vision_preset
 
     # the LM on the gpu presets' vision tower: "small" (2 x 128, ~1 s a step on 2 cores) or "gpu"
@@ -113,6 +115,7 @@ def main() -> int:
     if not (model_dir / "config.json").exists():
         build_tiny_model(model_dir, TinyModelSpec(**lm, vision_depth=4, vision_hidden=128,
                                                   vision_heads=4))
+    fix_video_positions()
     processor = AutoProcessor.from_pretrained(model_dir)
     tok = processor.tokenizer
     pixels, grid, _, _ = load_clips(args.train, args.clips, processor, vision_preset("tiny"), "video")
@@ -141,7 +144,17 @@ def main() -> int:
     dev = torch.device(args.device)
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32).to(dev)
     pad = tok.convert_tokens_to_ids("<|endoftext|>")
-    fps_ts = 0.5  # seconds per temporal patch: 2 frames at 4 fps, as LLaMA-Factory passes it
+    video_id = tok.convert_tokens_to_ids("<|video_pad|>")
+    # seconds per temporal patch (2 frames at the clips' rate), as LLaMA-Factory passes it. At
+    # 4 fps it is 0.5, which transformers 5.5 truncates to 0 in get_rope_index: every temporal
+    # patch then gets the same position (maintainers/experiment-log.md); the clips are 2 fps.
+    fps_ts = 2 / vision_preset("tiny").fps
+
+    def mm_types(ids):
+        """mm_token_type_ids as the processor returns them (2 at video tokens): without them
+        transformers 5.5 gives the video tokens 1-D text positions, not the 3-D M-RoPE ones the
+        processor's inputs (the evaluation, LLaMA-Factory) get."""
+        return (ids == video_id).long() * 2
 
     def video_inputs(clips: list[str]) -> dict:
         return {"pixel_values_videos": pixels[[index[c] for c in clips]].reshape(
@@ -158,7 +171,8 @@ def main() -> int:
             ids[i, :len(d["ids"])] = torch.tensor(d["ids"])
             labels[i, :len(d["ids"])] = torch.tensor(d["labels"])
             att[i, :len(d["ids"])] = 1
-        return {"input_ids": ids.to(dev), "attention_mask": att.to(dev), "labels": labels.to(dev)}
+        return {"input_ids": ids.to(dev), "attention_mask": att.to(dev), "labels": labels.to(dev),
+                "mm_token_type_ids": mm_types(ids).to(dev)}
 
     @torch.no_grad()
     def accuracy(ds: list[dict]) -> tuple[float, int]:
@@ -172,6 +186,7 @@ def main() -> int:
                 ids[i, n - len(d["prompt"]):] = torch.tensor(d["prompt"])
                 att[i, n - len(d["prompt"]):] = 1
             out = model.generate(input_ids=ids.to(dev), attention_mask=att.to(dev),
+                                 mm_token_type_ids=mm_types(ids).to(dev),
                                  **video_inputs([d["clip"] for d in chunk]),
                                  max_new_tokens=args.max_new_tokens, do_sample=False,
                                  pad_token_id=pad)
@@ -189,6 +204,7 @@ def main() -> int:
             chunk = ds[k:k + 50]
             ids = torch.tensor([d["prompt"] for d in chunk], device=dev)  # video-only: one length
             out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 mm_token_type_ids=mm_types(ids),
                                  **video_inputs([d["clip"] for d in chunk]),
                                  max_new_tokens=max(len(d["target"]) for d in chunk) + 2,
                                  do_sample=False, pad_token_id=pad)
@@ -243,6 +259,9 @@ def main() -> int:
             model.train()
             rows.append(row)
             log.info("%s", row)
+    if args.save:
+        model.save_pretrained(args.save)
+        processor.save_pretrained(args.save)
     chance_mc = 100 * float(np.mean([1 / len(d["options"]) for d in held_mc])) if held_mc else 0
     held_note = (f"; held out: chance which-movement {chance_mc:.1f}, yes rate {yes_rate:.1f}"
                  if args.variant not in ("caption", "label") else "")

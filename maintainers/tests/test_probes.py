@@ -17,8 +17,8 @@ def synth_sets(tmp_path_factory):
     from camreasoner.synth.build import build
 
     d = tmp_path_factory.mktemp("probe")
-    build(d / "train", 6, seed=0, size=112, frames=8, fps=4, progress=False)
-    build(d / "test", 6, seed=1000, size=112, frames=8, fps=4, progress=False)
+    build(d / "train", 6, seed=0, size=112, frames=8, fps=2, progress=False)
+    build(d / "test", 6, seed=1000, size=112, frames=8, fps=2, progress=False)
     return d
 
 

@@ -205,7 +205,9 @@ def plot_curves(output_dir: str | os.PathLike[str]) -> Path | None:
 
 # ``llamafactory-cli`` through this interpreter: the same environment whether or not the
 # console script is on PATH (a --target install, e.g. packages carried to a machine without network, has it elsewhere).
-_LF_CLI = (sys.executable, "-m", "llamafactory.cli")
+# camreasoner.lf_cli is llamafactory's cli with Qwen2.5-VL's video positions fixed (in its
+# torchrun workers too): camreasoner.qwen_positions says why.
+_LF_CLI = (sys.executable, "-m", "camreasoner.lf_cli")
 
 
 def visible_gpus() -> int:

@@ -131,7 +131,11 @@ class VisionSpec:
 DEFAULT_VISION = VisionSpec()
 
 # The tiny CPU model and the synthetic clips: small frames so tests and the demo are fast.
-TINY_VISION = VisionSpec(fps=4.0, max_frames=8, min_pixels=4 * PIXELS_PER_TOKEN,
+# 2 fps, not more: a temporal patch (2 frames) must span a whole second. transformers 5.5's
+# Qwen2.5-VL get_rope_index takes int(second_per_grid_ts), so at 4 fps (0.5 s) every temporal
+# patch got the same M-RoPE position and the language model could not tell the frames' order
+# (transformers PR #48669; maintainers/experiment-log.md, "The frames' order").
+TINY_VISION = VisionSpec(fps=2.0, max_frames=8, min_pixels=4 * PIXELS_PER_TOKEN,
                          max_pixels=16 * PIXELS_PER_TOKEN)
 
 # The seed's three stages (../shared/docs/SEED_PROTOCOL.md, "Visual input"):

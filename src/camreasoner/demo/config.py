@@ -110,7 +110,7 @@ class DataSection(_Section):
     test_clips: int = 24
     size: int = 96  # pixels a side
     frames: int = 8  # frames a clip, also the vision specs' max_frames
-    fps: int = 4
+    fps: int = 2  # not more: camreasoner.vision.TINY_VISION says why
     sft_per_clip: int = 2  # binary chains per training clip, beside its one multiple-choice chain
     # "short": the O-T-A chains' cues and conclusion in a few words (~30 tokens), for the CPU
     # presets, whose generation budgets (eval 160 tokens, RL 96) cut a full chain before its

@@ -159,6 +159,9 @@ class HFBackend:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
+        from camreasoner.qwen_positions import fix_video_positions
+
+        fix_video_positions()  # the installed transformers' video positions are wrong
         self.p_yes_method = _check_p_yes(p_yes)
         self.frames_mode = _check_vision_mode(vision_mode)
         if device == "auto":
