@@ -89,7 +89,9 @@ def write_video(path: str | os.PathLike[str], frames: np.ndarray | Iterable[np.n
         pts = list(pts)
     height, width, channels = first.shape
     pix = "rgba" if channels == 4 else "rgb24"
-    options = {"crf": str(crf), "preset": preset}
+    # one encoder thread: the same frames give the same bytes on any machine and under any load
+    # (with threads chosen by core count, two encodes of one clip differed once in CI)
+    options = {"crf": str(crf), "preset": preset, "threads": "1"}
     if bframes is not None:
         options["bf"] = str(bframes)
     path.parent.mkdir(parents=True, exist_ok=True)
