@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 
 from camreasoner.demo import PRESET_NAMES, load_preset
 from camreasoner.vision import TINY_VISION
-
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
-TINY_RECIPES = ("tiny_cpu_sft", "tiny_cpu_lora_sft", "tiny_gpu_sft")
 
 
 def _temporal_positions(model_dir, fps: float) -> list[int]:
@@ -76,16 +72,11 @@ def test_each_temporal_patch_gets_its_own_position_at_the_tiny_specs_fps(tiny_mo
     assert len(_temporal_positions(tiny_model, 4.0)) == 1
 
 
-@pytest.mark.parametrize("name", PRESET_NAMES)
-def test_presets_sample_at_a_rate_whose_patches_span_whole_seconds(name):
-    fps = load_preset(name).data.fps
+@pytest.mark.parametrize("name", ["TINY_VISION", *PRESET_NAMES])
+def test_tiny_specs_and_presets_sample_at_a_rate_whose_patches_span_whole_seconds(name):
+    # the tiny recipes' video_fps equals TINY_VISION's (tests/test_sft.py checks)
+    fps = TINY_VISION.fps if name == "TINY_VISION" else load_preset(name).data.fps
     assert (2 / fps).is_integer(), f"{name}: {fps} fps gives {2 / fps} s a temporal patch"
-
-
-@pytest.mark.parametrize("recipe", TINY_RECIPES)
-def test_tiny_recipes_sample_at_the_tiny_specs_rate(recipe):
-    cfg = yaml.safe_load((ROOT / "LLaMA-Factory" / "recipes" / f"{recipe}.yaml").read_text())
-    assert cfg["video_fps"] == TINY_VISION.fps, recipe
 
 
 def test_llamafactory_runs_with_the_fix_in_its_process_and_its_torchrun_workers(monkeypatch):

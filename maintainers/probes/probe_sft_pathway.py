@@ -148,7 +148,7 @@ def main() -> int:
     # seconds per temporal patch (2 frames at the clips' rate), as LLaMA-Factory passes it. At
     # 4 fps it is 0.5, which transformers 5.5 truncates to 0 in get_rope_index: every temporal
     # patch then gets the same position (maintainers/experiment-log.md); the clips are 2 fps.
-    fps_ts = 2 / vision_preset("tiny").fps
+    fps_ts = processor.video_processor.temporal_patch_size / vision_preset("tiny").fps
 
     def mm_types(ids):
         """mm_token_type_ids as the processor returns them (2 at video tokens): without them
