@@ -18,6 +18,13 @@ before the end are held out. Variants of the target:
 - ``caption``: the video alone (no question) -> its ``<observation>`` (depends on the video only);
 - ``label``: the video alone -> ``<observation>`` holding only the motion's name ("pan right"):
   every target token is motion, as the vision probe's head (scored by exact match).
+- ``describe``: the video and a request to describe the camera's movement -> the chain's
+  ``<observation>`` and ``<think>`` (a set made with ``--chain-style short``: the cues, then
+  "the camera pans right"), no question, no answer: a captioner of camera motion, the pre-training
+  of the demo's ``motion_base`` (scored by exact match of the whole description).
+- ``label_prompt``: ``label``'s target after each chain's own prompt (the CamReasoner
+  instruction and the question): does a base that names the motion after the bare video keep
+  naming it with the prompt between (``--init`` a base)?
 
 Every ``--eval-every`` steps: greedy answers on held-out multiple-choice and yes/no chains
 (accuracy, parse failures; not for ``caption``), and the video information gain: the held-out
@@ -37,7 +44,9 @@ from pathlib import Path
 from probe_vision_tower import finish, load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
-VARIANTS = ("chain", "answer", "short", "caption", "label")
+VARIANTS = ("chain", "answer", "short", "caption", "label", "describe", "label_prompt")
+# the describe variant's question: a captioning request, not one of CameraBench's
+DESCRIBE_QUESTION = "Describe how the camera moves in this video."
 VIDEO_TOKENS = 64  # 112x112, 8 frames: grid 4x8x8 -> 256 patches, 2x2 merge -> 64
 
 
@@ -56,9 +65,12 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
     if variant == "caption":
         user = ""
         resp = resp[:resp.index("</observation>") + len("</observation>")]
-    if variant == "label":
-        user = ""
+    if variant in ("label", "label_prompt"):
+        user = "" if variant == "label" else user
         resp = f"<observation>{motion.replace('_', ' ').lower()}</observation>"  # "pan right"
+    if variant == "describe":
+        user = DESCRIBE_QUESTION
+        resp = resp[:resp.index("</think>") + len("</think>")]
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
               "<|vision_start|>" + "<|video_pad|>" * VIDEO_TOKENS + "<|vision_end|>" + user
               + "<|im_end|>\n<|im_start|>assistant\n")
@@ -66,7 +78,7 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
     r = tok(resp + "<|im_end|>\n", add_special_tokens=False)["input_ids"]
     answer = re.search(r"<answer>\s*([A-Z])", rec["messages"][1]["content"])
     return {"clip": clip, "ids": p + r, "labels": [-100] * len(p) + r, "prompt": p, "target": r,
-            "label": motion.replace("_", " ").lower(),
+            "label": resp if variant == "describe" else motion.replace("_", " ").lower(),
             "answer": answer.group(1) if answer else None, "task": rec["task"],
             "options": re.findall(r"^([A-Z])\. ", rec["messages"][0]["content"], re.MULTILINE)}
 
@@ -93,6 +105,9 @@ def main() -> int:
                     help="torch's seed and the batch draw's (the model is built with its own)")
     ap.add_argument("--out-json")
     ap.add_argument("--save", type=Path, help="write the trained model here (save_pretrained)")
+    ap.add_argument("--init", type=Path,
+                    help="start from this model folder (a base, e.g. motion_base) instead of "
+                         "building the --lm model")
     args = ap.parse_args()
     start(args.threads, seed=args.seed)
     import numpy as np
@@ -111,7 +126,7 @@ def main() -> int:
                     "num_kv_heads": 1},
           "gpu": {"hidden_size": 384, "intermediate_size": 1536, "num_layers": 6, "num_heads": 6,
                   "num_kv_heads": 2}}[args.lm]
-    model_dir = args.work / f"{args.lm}_lm"
+    model_dir = args.init or args.work / f"{args.lm}_lm"
     if not (model_dir / "config.json").exists():
         build_tiny_model(model_dir, TinyModelSpec(**lm, vision_depth=4, vision_hidden=128,
                                                   vision_heads=4))
@@ -129,6 +144,8 @@ def main() -> int:
                if r["videos"][0] in index]
     if args.variant == "label":  # one target a clip (a clip's chains word its observation apart)
         records = list({r["videos"][0]: r for r in records}.values())
+    if args.variant == "describe":  # a clip's multiple-choice chain: its cues and its motion
+        records = [r for r in records if r["task"] == "which_motion"]
     data = [make_example(r, args.variant, tok, prompts.CAMERA_OTA_INSTRUCTION,
                          motion[r["videos"][0]]) for r in records]
     first_held = len(pixels) - args.held_clips
@@ -198,19 +215,29 @@ def main() -> int:
 
     @torch.no_grad()
     def label_accuracy(ds: list[dict]) -> float:
-        """% of clips whose greedy caption names the clip's motion exactly."""
+        """% of clips whose greedy output is the target exactly: the motion's name (``label``)
+        or the whole description (``describe``)."""
         hits = 0
         for k in range(0, len(ds), 50):
             chunk = ds[k:k + 50]
-            ids = torch.tensor([d["prompt"] for d in chunk], device=dev)  # video-only: one length
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+            n = max(len(d["prompt"]) for d in chunk)
+            ids = torch.full((len(chunk), n), pad)
+            att = torch.zeros((len(chunk), n), dtype=torch.long)
+            for i, d in enumerate(chunk):  # left padding for generation
+                ids[i, n - len(d["prompt"]):] = torch.tensor(d["prompt"])
+                att[i, n - len(d["prompt"]):] = 1
+            ids, att = ids.to(dev), att.to(dev)
+            out = model.generate(input_ids=ids, attention_mask=att,
                                  mm_token_type_ids=mm_types(ids),
                                  **video_inputs([d["clip"] for d in chunk]),
                                  max_new_tokens=max(len(d["target"]) for d in chunk) + 2,
                                  do_sample=False, pad_token_id=pad)
             for d, row in zip(chunk, out[:, ids.shape[1]:], strict=True):
-                said = re.search(r"<observation>(.*?)</observation>",
-                                 tok.decode(row, skip_special_tokens=False))
+                text = tok.decode(row, skip_special_tokens=False).split("<|im_end|>")[0]
+                if args.variant == "describe":
+                    hits += text.strip() == d["label"]
+                    continue
+                said = re.search(r"<observation>(.*?)</observation>", text)
                 hits += bool(said) and said.group(1).strip() == d["label"]
         return 100 * hits / max(1, len(ds))
 
@@ -250,7 +277,7 @@ def main() -> int:
             model.eval()
             row = {"step": step, "loss": round(loss.item(), 4),
                    "video_info_gain": round(info_gain(held[:128]), 3)}
-            if args.variant == "label":
+            if args.variant in ("label", "describe", "label_prompt"):
                 row["label_acc"] = label_accuracy(held[:200])
             elif args.variant != "caption":
                 row["mc_acc"], row["mc_parse_failures"] = accuracy(held_mc)
@@ -264,15 +291,15 @@ def main() -> int:
         processor.save_pretrained(args.save)
     chance_mc = 100 * float(np.mean([1 / len(d["options"]) for d in held_mc])) if held_mc else 0
     held_note = (f"; held out: chance which-movement {chance_mc:.1f}, yes rate {yes_rate:.1f}"
-                 if args.variant not in ("caption", "label") else "")
+                 if args.variant not in ("caption", "label", "describe", "label_prompt") else "")
     print(f"SFT pathway probe, variant {args.variant}, {len(train)} chains, batch {args.batch}, "
           f"lr {args.lr}{held_note}")
-    if args.variant == "label":
+    if args.variant in ("label", "describe", "label_prompt"):
         labels = [motion[d["clip"]] for d in held[:200]]
         top = max(labels.count(m) for m in set(labels))
         print(f"held-out motions: {len(set(labels))}, the most common is {100 * top / len(labels):.1f}%")
     finish(rows, ["step", "loss", "video info gain (nats/seq)", "which-movement acc.",
-                  "yes/no acc.", "motion-name acc.", "seconds"],
+                  "yes/no acc.", "exact target acc.", "seconds"],
            lambda r: [str(r["step"]), f"{r['loss']:.3f}", f"{r['video_info_gain']:.2f}",
                       *(f"{r.get(k, float('nan')):.1f}" for k in ("mc_acc", "yes_no_acc",
                                                                   "label_acc")),

@@ -62,7 +62,8 @@ def test_probe_names_the_clip_whose_labels_are_incomplete(synth_sets, tiny_model
 
 @pytest.mark.parametrize(("variant", "lm"), [("chain", "small"), ("answer", "small"),
                                           ("short", "small"), ("caption", "small"),
-                                          ("label", "small"), ("label", "gpu")])
+                                          ("label", "small"), ("label", "gpu"),
+                                          ("describe", "small")])
 @pytest.mark.slow
 def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant, lm):
     out = tmp_path / "rows.json"
@@ -74,16 +75,17 @@ def test_sft_pathway_probe_trains_each_variant(synth_sets, tmp_path, variant, lm
                         "--max-new-tokens", "8", "--threads", "2", "--out-json", str(out)],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
-    # 4 training clips x (1 MC + 2 yes/no) chains; the motion name is one target a clip
-    n = 4 if variant == "label" else 12
+    # 4 training clips x (1 MC + 2 yes/no) chains; the motion name, and the description (the MC
+    # chain's observation and think), are one target a clip
+    n = 4 if variant in ("label", "describe") else 12
     assert f"variant {variant}, {n} chains" in r.stdout
     (row,) = json.loads(out.read_text())
     assert row["step"] == 2 and isinstance(row["video_info_gain"], float)
     layers = json.loads((tmp_path / "work" / f"{lm}_lm" / "config.json").read_text())
     assert layers["text_config"]["num_hidden_layers"] == {"small": 2, "gpu": 6}[lm]
-    assert ("mc_acc" in row) == (variant not in ("caption", "label"))
-    assert ("label_acc" in row) == (variant == "label")
-    if variant == "label":
+    assert ("mc_acc" in row) == (variant not in ("caption", "label", "describe"))
+    assert ("label_acc" in row) == (variant in ("label", "describe"))
+    if variant in ("label", "describe"):
         assert 0 <= row["label_acc"] <= 100
     elif variant != "caption":
         assert 0 <= row["mc_acc"] <= 100 and 0 <= row["mc_parse_failures"] <= 2

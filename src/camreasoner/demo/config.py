@@ -1,11 +1,11 @@
 """The demo's settings: typed, nested, frozen sections, read from the preset YAML files.
 
 A preset file (``presets/<name>.yaml``, or a user's own) holds the sections ``data``, ``model``,
-``vision``, ``sft``, ``rl``, ``eval`` and the run-level keys ``workers`` and ``use_cpu``; a key it
-leaves out takes the schema's default (the ``cpu`` preset's value, or a neutral one for the
-experiment-only knobs). ``--set section.key=value`` changes one value after the file; both paths
-check every value against its field's type, and an error names the file (or the assignment),
-the dotted key and the bad value.
+``vision``, ``sft``, ``rl``, ``eval`` and the run-level keys ``workers``, ``use_cpu`` and
+``base_model``; a key it leaves out takes the schema's default (the ``cpu`` preset's value, or
+a neutral one for the experiment-only knobs). ``--set section.key=value`` changes one value
+after the file; both paths check every value against its field's type, and an error names the
+file (or the assignment), the dotted key and the bad value.
 """
 
 from __future__ import annotations
@@ -167,6 +167,10 @@ class DemoConfig(_Section):
 
     data: DataSection = field(default_factory=DataSection)
     model: TinyModelSpec = field(default_factory=TinyModelSpec)  # the tiny Qwen2.5-VL's shape
+    # "": build a random model of ``model``'s shape; a shipped base's name ("motion_base",
+    # camreasoner.dev.base_models) or a model folder: start from it (``model`` is then unused;
+    # an experiment knob until a base makes the CPU demo learn: maintainers/experiment-log.md)
+    base_model: str = field(default="", metadata=_EXPERIMENT)
     vision: VisionSection = field(default_factory=VisionSection)
     sft: SftSection = field(default_factory=SftSection)
     rl: RlSection = field(default_factory=RlSection)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from camreasoner.demo.config import DemoConfig, DemoError, flatten
+from camreasoner.errors import UserError
 
 if TYPE_CHECKING:
     from camreasoner.vision import VisionSpec
@@ -177,7 +178,15 @@ def stage_data(cfg: DemoConfig, paths: DemoPaths) -> DataResult:
 
 
 def stage_model(cfg: DemoConfig, paths: DemoPaths) -> ModelResult:
-    """The tiny Qwen2.5-VL of ``cfg.model``, built here (no hub access)."""
+    """The model SFT starts from: the base named by ``cfg.base_model``, copied here, or else the
+    tiny random Qwen2.5-VL of ``cfg.model``, built here (no hub access)."""
+    if cfg.base_model:
+        from camreasoner.dev.base_models import base_model_path, parameter_count
+
+        source = base_model_path(cfg.base_model)
+        model = paths.stage("model") / source.name
+        shutil.copytree(source, model)
+        return ModelResult(model=str(model), parameters=parameter_count(model))
     from camreasoner.dev.tiny_model import build_tiny_model
 
     model = build_tiny_model(paths.stage("model") / "tiny", cfg.model)
@@ -399,6 +408,13 @@ def run_demo(out: str | Path, cfg: DemoConfig | None = None, until: str | None =
     cfg = cfg if cfg is not None else DemoConfig()
     if until is not None and until not in STAGES:
         raise DemoError(f"until={until!r}: not a stage; stages are {', '.join(STAGES)}")
+    if cfg.base_model:  # a misspelt base fails here, not after the clips are rendered
+        from camreasoner.dev.base_models import base_model_path
+
+        try:
+            base_model_path(cfg.base_model)
+        except UserError as e:
+            raise DemoError(f"base_model: {e}") from None
     paths = DemoPaths(Path(out).resolve())
     paths.out.mkdir(parents=True, exist_ok=True)
     _check_settings(paths, cfg)

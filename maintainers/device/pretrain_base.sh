@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# On a one-GPU machine without network (the "sft" carry set installed): pre-train small motion
+# bases with the SFT-pathway probe (video -> "<observation>pan right</observation>", or with
+# VARIANT=describe video + "Describe how the camera moves" -> the short chain's observation and
+# think; the 2 x 128 LM over the 4 x 128 vision tower, M-RoPE positions as the pipeline's),
+# several side by side on one synthetic corpus, each saved for the demo's base_model (issue #19).
+# The models come back as one archive: a device call returns only a few files.
+#   STEPS=3000 bash maintainers/device/pretrain_base.sh "s0:--seed 0" "s3:--seed 3"
+# A variant is NAME:PROBE-ARGS (extra maintainers/probes/probe_sft_pathway.py flags). The corpus
+# is rendered with seed $SYNTH_SEED (default 7). Clips are seeded by (seed, index) and the demo
+# renders with seeds 0 and 10000, so none of its clips is seen here. Logs, tables (NAME.json)
+# and the models (bases.tgz, a folder NAME/ each) go to $OUT.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT=${OUT:-/tmp/out}
+WORK=${WORK:-/tmp/pretrain}
+SITE=${SITE:-/tmp/site}
+CLIPS=${CLIPS:-6000}
+HELD=${HELD:-400}
+STEPS=${STEPS:-4000}
+EVAL_EVERY=${EVAL_EVERY:-500}
+SYNTH_SEED=${SYNTH_SEED:-7}
+VARIANT=${VARIANT:-label}  # the probe's target: label (motion_base's) or describe
+mkdir -p "$OUT" "$WORK"
+export PYTHONPATH="$SITE:$PWD/src:$PWD/maintainers/probes" DISABLE_VERSION_CHECK=1 HF_HUB_OFFLINE=1 \
+    HF_DATASETS_OFFLINE=1 HF_HOME=/tmp/hf TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 \
+    MPLCONFIGDIR=/tmp/mpl
+t0=$SECONDS
+if [[ ! -f $WORK/train/manifest.jsonl ]]; then
+    python3 -m camreasoner synth --out "$WORK/train" --clips "$CLIPS" --size 112 --frames 8 --fps 2 \
+        --seed "$SYNTH_SEED" --chain-style short --workers "$(nproc)" > "$OUT/synth.log" 2>&1 \
+        || { tail -n 20 "$OUT/synth.log"; exit 1; }
+fi
+echo "corpus: $((SECONDS - t0)) s"
+# one model file for every variant (built once: parallel builds would race on it)
+python3 - "$WORK" <<'EOF'
+import sys
+from pathlib import Path
+
+from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
+
+d = Path(sys.argv[1]) / "small_lm"
+if not (d / "config.json").exists():
+    build_tiny_model(d, TinyModelSpec(hidden_size=128, intermediate_size=512, num_layers=2,
+                                      num_heads=2, num_kv_heads=1, vision_depth=4,
+                                      vision_hidden=128, vision_heads=4))
+EOF
+threads=$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))
+pids=() names=()
+for v in "$@"; do
+    name=${v%%:*}
+    read -ra extra <<< "${v#*:}"
+    python3 maintainers/probes/probe_sft_pathway.py --train "$WORK/train" --work "$WORK" \
+        --variant "$VARIANT" --device cuda --threads "$threads" --clips "$CLIPS" --held-clips "$HELD" \
+        --steps "$STEPS" --eval-every "$EVAL_EVERY" --out-json "$OUT/$name.json" \
+        --save "$WORK/models/$name" "${extra[@]}" > "$OUT/$name.log" 2>&1 &
+    pids+=($!) names+=("$name")
+done
+status=0
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || { echo "variant ${names[$i]} failed"; tail -n 15 "$OUT/${names[$i]}.log"; status=1; }
+done
+for n in "${names[@]}"; do echo "== $n"; grep -A30 "^SFT pathway probe" "$OUT/$n.log" || true; done
+# the models as one archive: a device call brings back only a few files
+tar -C "$WORK/models" -czf "$OUT/bases.tgz" "${names[@]}"
+echo "total: $((SECONDS - t0)) s"
+exit $status
