@@ -33,18 +33,8 @@ if [[ ! -f $WORK/train/manifest.jsonl ]]; then
 fi
 echo "corpus: $((SECONDS - t0)) s"
 # one model file for every variant (built once: parallel builds would race on it)
-python3 - "$WORK" <<'EOF'
-import sys
-from pathlib import Path
-
-from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
-
-d = Path(sys.argv[1]) / "small_lm"
-if not (d / "config.json").exists():
-    build_tiny_model(d, TinyModelSpec(hidden_size=128, intermediate_size=512, num_layers=2,
-                                      num_heads=2, num_kv_heads=1, vision_depth=4,
-                                      vision_hidden=128, vision_heads=4))
-EOF
+python3 -c "import sys; from pathlib import Path; from probe_sft_pathway import probe_model; \
+probe_model(Path(sys.argv[1]), 'small')" "$WORK"
 threads=$(( $(nproc) / $# > 0 ? $(nproc) / $# : 1 ))
 pids=() names=()
 for v in "$@"; do

@@ -45,9 +45,29 @@ from probe_vision_tower import finish, load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
 VARIANTS = ("chain", "answer", "short", "caption", "label", "describe", "label_prompt")
+# scored by exact match of their target (motion name or description), not by answers to questions
+EXACT_VARIANTS = ("label", "describe", "label_prompt")
 # the describe variant's question: a captioning request, not one of CameraBench's
 DESCRIBE_QUESTION = "Describe how the camera moves in this video."
 VIDEO_TOKENS = 64  # 112x112, 8 frames: grid 4x8x8 -> 256 patches, 2x2 merge -> 64
+
+
+def probe_model(work: Path, lm: str) -> Path:
+    """The ``--lm`` model in ``work`` (``work/<lm>_lm``), built there if it is not yet: the LM
+    on the gpu presets' vision tower (depth 4, width 128), "small" (2 x 128, ~1 s a step on 2
+    cores; motion_base's shape) or "gpu" (the presets' own 6 x 384 LM, the 15M model: is its
+    size what holds the motion back?)."""
+    from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
+
+    shape = {"small": {"hidden_size": 128, "intermediate_size": 512, "num_layers": 2,
+                       "num_heads": 2, "num_kv_heads": 1},
+             "gpu": {"hidden_size": 384, "intermediate_size": 1536, "num_layers": 6,
+                     "num_heads": 6, "num_kv_heads": 2}}[lm]
+    model_dir = work / f"{lm}_lm"
+    if not (model_dir / "config.json").exists():
+        build_tiny_model(model_dir, TinyModelSpec(**shape, vision_depth=4, vision_hidden=128,
+                                                  vision_heads=4))
+    return model_dir
 
 
 def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "") -> dict:
@@ -116,20 +136,12 @@ def main() -> int:
 
     from camreasoner import prompts
     from camreasoner.answers import extract_letter
-    from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
     from camreasoner.qwen_positions import fix_video_positions
     from camreasoner.vision import vision_preset
 
-    # the LM on the gpu presets' vision tower: "small" (2 x 128, ~1 s a step on 2 cores) or "gpu"
-    # (the presets' own 6 x 384 LM, the 15M model: is its size what holds the motion back?)
-    lm = {"small": {"hidden_size": 128, "intermediate_size": 512, "num_layers": 2, "num_heads": 2,
-                    "num_kv_heads": 1},
-          "gpu": {"hidden_size": 384, "intermediate_size": 1536, "num_layers": 6, "num_heads": 6,
-                  "num_kv_heads": 2}}[args.lm]
-    model_dir = args.init or args.work / f"{args.lm}_lm"
-    if not (model_dir / "config.json").exists():
-        build_tiny_model(model_dir, TinyModelSpec(**lm, vision_depth=4, vision_hidden=128,
-                                                  vision_heads=4))
+    if args.init and not (args.init / "config.json").exists():
+        raise SystemExit(f"--init {args.init}: no config.json there (a model folder)")
+    model_dir = args.init or probe_model(args.work, args.lm)
     fix_video_positions()
     processor = AutoProcessor.from_pretrained(model_dir)
     tok = processor.tokenizer
@@ -191,23 +203,28 @@ def main() -> int:
         return {"input_ids": ids.to(dev), "attention_mask": att.to(dev), "labels": labels.to(dev),
                 "mm_token_type_ids": mm_types(ids).to(dev)}
 
+    def left_padded(chunk: list[dict]):
+        """The chunk's prompts, left-padded for generation: token ids and attention mask."""
+        n = max(len(d["prompt"]) for d in chunk)
+        ids = torch.full((len(chunk), n), pad)
+        att = torch.zeros((len(chunk), n), dtype=torch.long)
+        for i, d in enumerate(chunk):
+            ids[i, n - len(d["prompt"]):] = torch.tensor(d["prompt"])
+            att[i, n - len(d["prompt"]):] = 1
+        return ids.to(dev), att.to(dev)
+
     @torch.no_grad()
     def accuracy(ds: list[dict]) -> tuple[float, int]:
         correct = fails = 0
         for k in range(0, len(ds), 50):
             chunk = ds[k:k + 50]
-            n = max(len(d["prompt"]) for d in chunk)
-            ids = torch.full((len(chunk), n), pad)
-            att = torch.zeros((len(chunk), n), dtype=torch.long)
-            for i, d in enumerate(chunk):  # left padding for generation
-                ids[i, n - len(d["prompt"]):] = torch.tensor(d["prompt"])
-                att[i, n - len(d["prompt"]):] = 1
-            out = model.generate(input_ids=ids.to(dev), attention_mask=att.to(dev),
-                                 mm_token_type_ids=mm_types(ids).to(dev),
+            ids, att = left_padded(chunk)
+            out = model.generate(input_ids=ids, attention_mask=att,
+                                 mm_token_type_ids=mm_types(ids),
                                  **video_inputs([d["clip"] for d in chunk]),
                                  max_new_tokens=args.max_new_tokens, do_sample=False,
                                  pad_token_id=pad)
-            for d, row in zip(chunk, out[:, n:], strict=True):
+            for d, row in zip(chunk, out[:, ids.shape[1]:], strict=True):
                 letter = extract_letter(tok.decode(row, skip_special_tokens=True), d["options"])
                 fails += letter is None
                 correct += letter == d["answer"]
@@ -220,13 +237,7 @@ def main() -> int:
         hits = 0
         for k in range(0, len(ds), 50):
             chunk = ds[k:k + 50]
-            n = max(len(d["prompt"]) for d in chunk)
-            ids = torch.full((len(chunk), n), pad)
-            att = torch.zeros((len(chunk), n), dtype=torch.long)
-            for i, d in enumerate(chunk):  # left padding for generation
-                ids[i, n - len(d["prompt"]):] = torch.tensor(d["prompt"])
-                att[i, n - len(d["prompt"]):] = 1
-            ids, att = ids.to(dev), att.to(dev)
+            ids, att = left_padded(chunk)
             out = model.generate(input_ids=ids, attention_mask=att,
                                  mm_token_type_ids=mm_types(ids),
                                  **video_inputs([d["clip"] for d in chunk]),
@@ -277,7 +288,7 @@ def main() -> int:
             model.eval()
             row = {"step": step, "loss": round(loss.item(), 4),
                    "video_info_gain": round(info_gain(held[:128]), 3)}
-            if args.variant in ("label", "describe", "label_prompt"):
+            if args.variant in EXACT_VARIANTS:
                 row["label_acc"] = label_accuracy(held[:200])
             elif args.variant != "caption":
                 row["mc_acc"], row["mc_parse_failures"] = accuracy(held_mc)
@@ -291,10 +302,10 @@ def main() -> int:
         processor.save_pretrained(args.save)
     chance_mc = 100 * float(np.mean([1 / len(d["options"]) for d in held_mc])) if held_mc else 0
     held_note = (f"; held out: chance which-movement {chance_mc:.1f}, yes rate {yes_rate:.1f}"
-                 if args.variant not in ("caption", "label", "describe", "label_prompt") else "")
+                 if args.variant not in ("caption", *EXACT_VARIANTS) else "")
     print(f"SFT pathway probe, variant {args.variant}, {len(train)} chains, batch {args.batch}, "
           f"lr {args.lr}{held_note}")
-    if args.variant in ("label", "describe", "label_prompt"):
+    if args.variant in EXACT_VARIANTS:
         labels = [motion[d["clip"]] for d in held[:200]]
         top = max(labels.count(m) for m in set(labels))
         print(f"held-out motions: {len(set(labels))}, the most common is {100 * top / len(labels):.1f}%")
