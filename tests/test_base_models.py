@@ -22,7 +22,7 @@ def test_parameter_count_reads_the_safetensors_headers(tmp_path):
 
 
 def test_an_unknown_base_is_one_error_naming_it(tmp_path):
-    with pytest.raises(UserError, match=r"base model 'motion_bsae': no config.json .*motion_base"):
+    with pytest.raises(UserError, match=r"base model 'motion_bsae': no config.json .*motion_captioner"):
         base_model_path("motion_bsae")
     (tmp_path / "config.json").write_text("{}")
     assert base_model_path(str(tmp_path)) == tmp_path  # a folder of one's own
@@ -30,9 +30,9 @@ def test_an_unknown_base_is_one_error_naming_it(tmp_path):
         parameter_count(tmp_path)
 
 
-def test_motion_base_is_the_shape_its_readme_states():
-    path = base_model_path("motion_base")
-    assert SHIPPED_BASES == ("motion_base",)
+def test_motion_captioner_is_the_shape_its_readme_states():
+    path = base_model_path("motion_captioner")
+    assert SHIPPED_BASES == ("motion_captioner",)
     cfg = json.loads((path / "config.json").read_text())
     text, vision = cfg["text_config"], cfg["vision_config"]
     assert (text["hidden_size"], text["num_hidden_layers"], text["num_attention_heads"]) == (128, 2, 2)
@@ -42,7 +42,7 @@ def test_motion_base_is_the_shape_its_readme_states():
     assert "1.9M" in (path / "README.md").read_text()
 
 
-def test_the_experiment_file_starting_from_motion_base_is_a_valid_demo_config():
+def test_the_experiment_file_starting_from_the_shipped_base_is_a_valid_demo_config():
     """maintainers/experiments/cpu_base.yaml, read by the parser the demo uses: it names the
     shipped base, and its model section is that base's shape (built if base_model is emptied)."""
     from pathlib import Path
@@ -53,8 +53,8 @@ def test_the_experiment_file_starting_from_motion_base_is_a_valid_demo_config():
     assert path.read_text().startswith("# Launch: camreasoner demo --preset-file "
                                        "maintainers/experiments/cpu_base.yaml ")
     cfg = load_preset(path)
-    assert cfg.base_model == "motion_base" and cfg.data.size == 112
-    text = json.loads((base_model_path("motion_base") / "config.json").read_text())["text_config"]
+    assert cfg.base_model == "motion_captioner" and cfg.data.size == 112
+    text = json.loads((base_model_path("motion_captioner") / "config.json").read_text())["text_config"]
     assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.model.num_heads,
             cfg.model.num_kv_heads, cfg.model.intermediate_size) == (
         text["hidden_size"], text["num_hidden_layers"], text["num_attention_heads"],
@@ -62,34 +62,37 @@ def test_the_experiment_file_starting_from_motion_base_is_a_valid_demo_config():
 
 
 @pytest.mark.slow
-def test_motion_base_names_the_motion_of_clips_it_never_saw(tmp_path):
-    """The base, through the evaluation's own backend (its processor, the fixed video
-    positions), names the motion of the demo's test clips (seed 10000; it was trained on seed 7)
-    far above the commonest motion's rate: 12 of 24 exactly, the commonest motion 3 (2026-12-02).
-    With transformers 5.5.4's own video positions (camreasoner.qwen_positions not applied) it
-    named 3, so this fails if the asset, the positions or the clips' pixels drift from what it
-    was trained on."""
+def test_motion_captioner_describes_the_motion_of_clips_it_never_saw(tmp_path):
+    """The base, through the evaluation's own backend and prompt (its processor, the fixed video
+    positions, the training prompt of each multiple-choice item), writes the movement its chain
+    would (the think's summary, "the camera pans right") for the demo's test clips (seed 10000;
+    it was trained on seed 7) far above the commonest motion's rate: 17 of 24, the commonest
+    motion 3 (2026-12-03). It fails if the asset, the prompt, the positions or the clips' pixels
+    drift from what it was trained on."""
+    from camreasoner import prompts
+    from camreasoner.data.schema import read_items
     from camreasoner.eval.backends import HFBackend, Request
     from camreasoner.media.video import read_frames, resize_for_model
     from camreasoner.synth.build import build
     from camreasoner.vision import TINY_VISION
 
-    build(tmp_path / "clips", 24, seed=10_000, size=112, frames=8, fps=2, chain_style="short")
-    manifest = [json.loads(x) for x in (tmp_path / "clips" / "manifest.jsonl").read_text()
-                .splitlines()]
-    hf = HFBackend(str(base_model_path("motion_base")), device="cpu", max_new_tokens=12,
+    clips = tmp_path / "clips"
+    build(clips, 24, seed=10_000, size=112, frames=8, fps=2, chain_style="short")
+    items = read_items(clips / "items_mc.jsonl")
+    hf = HFBackend(str(base_model_path("motion_captioner")), device="cpu", max_new_tokens=48,
                    p_yes="letters")
     requests = []
-    for m in manifest:
-        video = read_frames(tmp_path / "clips" / "videos" / m["video"], TINY_VISION)
+    for item in items:
+        video = read_frames(clips / "videos" / item.video, TINY_VISION)
         video = dataclasses.replace(video, frames=resize_for_model(video.frames, TINY_VISION))
-        requests.append(Request(id=m["clip_id"], prompt="", video=video))  # video alone
-    said = [re.search(r"<observation>(.*?)</observation>", r.response)
-            for r in hf.generate(requests)]
-    truth = [m["motion"].replace("_", " ").lower() for m in manifest]
+        requests.append(Request(item.id, prompts.render_eval_prompt(item, "camreasoner"), video))
+    said = [re.search(r"<think>(.*?)</think>", r.response) for r in hf.generate(requests)]
+    records = [json.loads(x) for x in (clips / "items_mc.jsonl").read_text().splitlines()]
+    truth = [re.search(r"<think>(.*?)</think>", r["response"]).group(1) for r in records]
     hits = sum(bool(s) and s.group(1).strip() == t for s, t in zip(said, truth, strict=True))
-    commonest = max(truth.count(t) for t in set(truth))
-    assert hits >= max(6, 2 * commonest), (hits, commonest, [s and s.group(1) for s in said])
+    motions = [r["motion"] for r in records]
+    commonest = max(motions.count(m) for m in set(motions))
+    assert hits >= max(12, 3 * commonest), (hits, commonest, [s and s.group(1) for s in said])
 
 
 @pytest.mark.slow
@@ -97,12 +100,12 @@ def test_demo_starts_from_the_base_it_names(tmp_path):
     from camreasoner.demo import config_with, load_preset, run_demo
     from camreasoner.demo.config import DemoError
 
-    cfg = config_with(load_preset("ci"), ["base_model=motion_base"])
+    cfg = config_with(load_preset("ci"), ["base_model=motion_captioner"])
     out = run_demo(tmp_path / "demo", cfg, until="model")
     model = json.loads((out / "model" / ".done").read_text())  # the stage's result
     assert model["parameters"] == 1_884_544
-    assert (tmp_path / "demo" / "model" / "motion_base" / "model.safetensors").read_bytes() == \
-        (base_model_path("motion_base") / "model.safetensors").read_bytes()
+    assert (tmp_path / "demo" / "model" / "motion_captioner" / "model.safetensors").read_bytes() == \
+        (base_model_path("motion_captioner") / "model.safetensors").read_bytes()
     # a name that is neither shipped nor a folder: one error naming it, before any work
     bad = config_with(load_preset("ci"), ["base_model=motion_bsae"])
     with pytest.raises(DemoError, match="^base_model: base model 'motion_bsae': no config.json"):

@@ -17,14 +17,19 @@ before the end are held out. Variants of the target:
 - ``short``: the chain, with the CamReasoner instruction cut from the prompt (~180 fewer tokens);
 - ``caption``: the video alone (no question) -> its ``<observation>`` (depends on the video only);
 - ``label``: the video alone -> ``<observation>`` holding only the motion's name ("pan right"):
-  every target token is motion, as the vision probe's head (scored by exact match).
+  every target token is motion, as the vision probe's head (scored by exact match); the first
+  phase of the demo's ``motion_captioner`` (``motion_base``, commit 2d86988).
 - ``describe``: the video and a request to describe the camera's movement -> the chain's
   ``<observation>`` and ``<think>`` (a set made with ``--chain-style short``: the cues, then
-  "the camera pans right"), no question, no answer: a captioner of camera motion, the pre-training
-  of the demo's ``motion_base`` (scored by exact match of the whole description).
+  "the camera pans right"), no question, no answer: a captioner of camera motion (scored by
+  exact match of the whole description).
 - ``label_prompt``: ``label``'s target after each chain's own prompt (the CamReasoner
   instruction and the question): does a base that names the motion after the bare video keep
   naming it with the prompt between (``--init`` a base)?
+- ``describe_prompt``: ``describe``'s target (the cues, then "the camera pans right", closed by
+  ``</think>``) after each chain's own prompt, yes/no and multiple-choice alike: a captioner
+  that describes the motion whatever it is asked, and never writes a verdict or an answer (the
+  second phase of the demo's ``motion_captioner``, ``--init`` the first).
 
 Every ``--eval-every`` steps: greedy answers on held-out multiple-choice and yes/no chains
 (accuracy, parse failures; not for ``caption``), and the video information gain: the held-out
@@ -44,9 +49,12 @@ from pathlib import Path
 from probe_vision_tower import finish, load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
-VARIANTS = ("chain", "answer", "short", "caption", "label", "describe", "label_prompt")
+VARIANTS = ("chain", "answer", "short", "caption", "label", "describe", "label_prompt",
+            "describe_prompt")
 # scored by exact match of their target (motion name or description), not by answers to questions
-EXACT_VARIANTS = ("label", "describe", "label_prompt")
+EXACT_VARIANTS = ("label", "describe", "label_prompt", "describe_prompt")
+# scored by the whole description, not by the motion's name in <observation>
+DESCRIBE_VARIANTS = ("describe", "describe_prompt")
 # the describe variant's question: a captioning request, not one of CameraBench's
 DESCRIBE_QUESTION = "Describe how the camera moves in this video."
 VIDEO_TOKENS = 64  # 112x112, 8 frames: grid 4x8x8 -> 256 patches, 2x2 merge -> 64
@@ -55,7 +63,7 @@ VIDEO_TOKENS = 64  # 112x112, 8 frames: grid 4x8x8 -> 256 patches, 2x2 merge -> 
 def probe_model(work: Path, lm: str) -> Path:
     """The ``--lm`` model in ``work`` (``work/<lm>_lm``), built there if it is not yet: the LM
     on the gpu presets' vision tower (depth 4, width 128), "small" (2 x 128, ~1 s a step on 2
-    cores; motion_base's shape) or "gpu" (the presets' own 6 x 384 LM, the 15M model: is its
+    cores; motion_captioner's shape) or "gpu" (the presets' own 6 x 384 LM, the 15M model: is its
     size what holds the motion back?)."""
     from camreasoner.dev.tiny_model import TinyModelSpec, build_tiny_model
 
@@ -91,6 +99,9 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
     if variant == "describe":
         user = DESCRIBE_QUESTION
         resp = resp[:resp.index("</think>") + len("</think>")]
+    if variant == "describe_prompt":  # a short chain's think: "<summary>; asked: ..." (yes/no)
+        think_end = resp.find("; ")  # or "<summary>; A. ...: No; ..." (multiple choice)
+        resp = resp[:think_end if think_end >= 0 else resp.index("</think>")] + "</think>"
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
               "<|vision_start|>" + "<|video_pad|>" * VIDEO_TOKENS + "<|vision_end|>" + user
               + "<|im_end|>\n<|im_start|>assistant\n")
@@ -98,7 +109,7 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
     r = tok(resp + "<|im_end|>\n", add_special_tokens=False)["input_ids"]
     answer = re.search(r"<answer>\s*([A-Z])", rec["messages"][1]["content"])
     return {"clip": clip, "ids": p + r, "labels": [-100] * len(p) + r, "prompt": p, "target": r,
-            "label": resp if variant == "describe" else motion.replace("_", " ").lower(),
+            "label": resp if variant in DESCRIBE_VARIANTS else motion.replace("_", " ").lower(),
             "answer": answer.group(1) if answer else None, "task": rec["task"],
             "options": re.findall(r"^([A-Z])\. ", rec["messages"][0]["content"], re.MULTILINE)}
 
@@ -125,8 +136,11 @@ def main() -> int:
                     help="torch's seed and the batch draw's (the model is built with its own)")
     ap.add_argument("--out-json")
     ap.add_argument("--save", type=Path, help="write the trained model here (save_pretrained)")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="stop training (then evaluate and --save) after this long: a device "
+                         "call that runs out of time brings nothing back")
     ap.add_argument("--init", type=Path,
-                    help="start from this model folder (a base, e.g. motion_base) instead of "
+                    help="start from this model folder (a base, e.g. src/camreasoner/dev/assets/motion_captioner) instead of "
                          "building the --lm model")
     args = ap.parse_args()
     start(args.threads, seed=args.seed)
@@ -245,7 +259,7 @@ def main() -> int:
                                  do_sample=False, pad_token_id=pad)
             for d, row in zip(chunk, out[:, ids.shape[1]:], strict=True):
                 text = tok.decode(row, skip_special_tokens=False).split("<|im_end|>")[0]
-                if args.variant == "describe":
+                if args.variant in DESCRIBE_VARIANTS:
                     hits += text.strip() == d["label"]
                     continue
                 said = re.search(r"<observation>(.*?)</observation>", text)
@@ -275,7 +289,27 @@ def main() -> int:
     rows, t0 = [], time.monotonic()
     yes_rate = 100 * float(np.mean([d["answer"] == prompts.YES_LETTER for d in held_yes_no])) \
         if held_yes_no else float("nan")
+
+    def evaluate(step: int, loss) -> None:
+        model.eval()
+        row = {"step": step, "loss": round(loss.item(), 4),
+               "video_info_gain": round(info_gain(held[:128]), 3)}
+        if args.variant in EXACT_VARIANTS:
+            row["label_acc"] = label_accuracy(held[:200])
+        elif args.variant != "caption":
+            row["mc_acc"], row["mc_parse_failures"] = accuracy(held_mc)
+            row["yes_no_acc"], row["yes_no_parse_failures"] = accuracy(held_yes_no)
+        row["seconds"] = round(time.monotonic() - t0)
+        model.train()
+        rows.append(row)
+        log.info("%s", row)
+
+    last_step = args.steps
     for step in range(1, args.steps + 1):
+        if args.max_seconds and time.monotonic() - t0 > args.max_seconds:
+            last_step = step - 1
+            log.info("--max-seconds %s reached at step %d", args.max_seconds, last_step)
+            break
         for group in opt.param_groups:  # linear warm-up over 30 steps, then constant
             group["lr"] = args.lr * min(1.0, step / 30)
         chunk = [train[i] for i in torch.randint(0, len(train), (args.batch,), generator=gen)]
@@ -285,18 +319,9 @@ def main() -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # LLaMA-Factory's max_grad_norm
         opt.step()
         if step % args.eval_every == 0 or step == args.steps:
-            model.eval()
-            row = {"step": step, "loss": round(loss.item(), 4),
-                   "video_info_gain": round(info_gain(held[:128]), 3)}
-            if args.variant in EXACT_VARIANTS:
-                row["label_acc"] = label_accuracy(held[:200])
-            elif args.variant != "caption":
-                row["mc_acc"], row["mc_parse_failures"] = accuracy(held_mc)
-                row["yes_no_acc"], row["yes_no_parse_failures"] = accuracy(held_yes_no)
-            row["seconds"] = round(time.monotonic() - t0)
-            model.train()
-            rows.append(row)
-            log.info("%s", row)
+            evaluate(step, loss)
+    if last_step and (not rows or rows[-1]["step"] != last_step):  # stopped by --max-seconds
+        evaluate(last_step, loss)
     if args.save:
         model.save_pretrained(args.save)
         processor.save_pretrained(args.save)

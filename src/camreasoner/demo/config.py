@@ -167,7 +167,7 @@ class DemoConfig(_Section):
 
     data: DataSection = field(default_factory=DataSection)
     model: TinyModelSpec = field(default_factory=TinyModelSpec)  # the tiny Qwen2.5-VL's shape
-    # "": build a random model of ``model``'s shape; a shipped base's name ("motion_base",
+    # "": build a random model of ``model``'s shape; a shipped base's name ("motion_captioner",
     # camreasoner.dev.base_models) or a model folder: start from it (``model`` is then unused;
     # an experiment knob until a base makes the CPU demo learn: maintainers/experiment-log.md)
     base_model: str = field(default="", metadata=_EXPERIMENT)

@@ -2,11 +2,12 @@
 
 A base is a Qwen2.5-VL folder (config, weights, tokenizer, processor) that already reads the
 synthetic clips' motion, so the CPU demo's short SFT has something to build on, as the real
-pipeline starts from a pre-trained VLM. ``motion_base``: the 2 x 128 LM over the 4 x 128 vision
-tower (1.9M parameters), pre-trained on one GPU to name the motion of a clip (video ->
-``<observation>pan right</observation>``) on 6,000 synthetic clips rendered with seed 7, which the
-demo never renders (it uses seeds 0 and 10000). Its recipe, the numbers it reached and how to
-rebuild it: assets/motion_base/README.md.
+pipeline starts from a pre-trained VLM. ``motion_captioner``: the 2 x 128 LM over the 4 x 128
+vision tower (1.9M parameters), pre-trained on one GPU to describe a clip's camera motion after
+any of the chains' prompts (``<observation>view slides left, no parallax</observation><think>the
+camera pans right</think>``, never an answer) on 6,000 synthetic clips rendered with seed 7,
+which the demo never renders (it uses seeds 0 and 10000). Its recipe, the numbers it reached and
+how to rebuild it: assets/motion_captioner/README.md.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from camreasoner.errors import UserError
 
-SHIPPED_BASES = ("motion_base",)
+SHIPPED_BASES = ("motion_captioner",)
 
 
 def base_model_path(name_or_path: str) -> Path:
