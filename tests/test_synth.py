@@ -145,6 +145,7 @@ def synth_set(tmp_path_factory):
 def test_build_outputs_and_labels(synth_set):
     from camreasoner.data.schema import read_items
     from camreasoner.media.video import probe
+    from camreasoner.synth.build import _motion_of, describe_motion
 
     manifest = [json.loads(x) for x in (synth_set / "manifest.jsonl").read_text().splitlines()]
     assert len(manifest) == 64
@@ -159,6 +160,12 @@ def test_build_outputs_and_labels(synth_set):
         assert it.answer == ("B" if want == "Yes" else "A")
     mc = read_items(synth_set / "items_mc.jsonl")
     assert len(mc) == 64 and all(len(i.options) == 6 for i in mc)
+    by_clip = {m["clip_id"]: m for m in manifest}
+    for it in mc:  # six different options, the clip's motion exactly once, at the answer
+        texts = [o.split(". ", 1)[1] for o in it.options]
+        truth = describe_motion(_motion_of(by_clip[it.id.split("/")[0]]))
+        assert len(set(texts)) == 6, (it.id, texts)
+        assert texts.count(truth) == 1 and it.options[ord(it.answer) - 65] == f"{it.answer}. {truth}"
     vqa = read_items(synth_set / "items_vqa.jsonl")
     assert vqa and len(vqa) % 4 == 0
     for it in vqa:  # a "pan left" question is Yes exactly on the pan-left clip

@@ -30,6 +30,12 @@ before the end are held out. Variants of the target:
   ``</think>``) after each chain's own prompt, yes/no and multiple-choice alike: a captioner
   that describes the motion whatever it is asked, and never writes a verdict or an answer (the
   second phase of the demo's ``motion_captioner``, ``--init`` the first).
+- ``describe_lookup``: ``describe_prompt``'s examples on odd steps; on even steps text-only
+  lookups: a chain's prompt without the video, its observation and think given (no loss there),
+  the loss only on ``<answer>X</answer>``, the multiple-choice options in ``--lookup-orders``
+  random orders (the letter follows the option). The generic skill a real base LLM brings to
+  multiple choice (find the option that says what the think says), with no video to answer
+  from; scored also by the held-out lookups' letter accuracy.
 
 Every ``--eval-every`` steps: greedy answers on held-out multiple-choice and yes/no chains
 (accuracy, parse failures; not for ``caption``), and the video information gain: the held-out
@@ -42,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import re
 import time
 from pathlib import Path
@@ -50,11 +57,11 @@ from probe_vision_tower import finish, load_clips, start
 
 log = logging.getLogger("probe_sft_pathway")
 VARIANTS = ("chain", "answer", "short", "caption", "label", "describe", "label_prompt",
-            "describe_prompt")
+            "describe_prompt", "describe_lookup")
 # scored by exact match of their target (motion name or description), not by answers to questions
-EXACT_VARIANTS = ("label", "describe", "label_prompt", "describe_prompt")
+EXACT_VARIANTS = ("label", "describe", "label_prompt", "describe_prompt", "describe_lookup")
 # scored by the whole description, not by the motion's name in <observation>
-DESCRIBE_VARIANTS = ("describe", "describe_prompt")
+DESCRIBE_VARIANTS = ("describe", "describe_prompt", "describe_lookup")
 # the describe variant's question: a captioning request, not one of CameraBench's
 DESCRIBE_QUESTION = "Describe how the camera moves in this video."
 VIDEO_TOKENS = 64  # 112x112, 8 frames: grid 4x8x8 -> 256 patches, 2x2 merge -> 64
@@ -99,7 +106,7 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
     if variant == "describe":
         user = DESCRIBE_QUESTION
         resp = resp[:resp.index("</think>") + len("</think>")]
-    if variant == "describe_prompt":  # a short chain's think: "<summary>; asked: ..." (yes/no)
+    if variant in ("describe_prompt", "describe_lookup"):  # a short chain's think: "<summary>; asked: ..." (yes/no)
         think_end = resp.find("; ")  # or "<summary>; A. ...: No; ..." (multiple choice)
         resp = resp[:think_end if think_end >= 0 else resp.index("</think>")] + "</think>"
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
@@ -112,6 +119,36 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
             "label": resp if variant in DESCRIBE_VARIANTS else motion.replace("_", " ").lower(),
             "answer": answer.group(1) if answer else None, "task": rec["task"],
             "options": re.findall(r"^([A-Z])\. ", rec["messages"][0]["content"], re.MULTILINE)}
+
+
+OPTION_LINE = re.compile(r"^([A-Z])\. (.*)$", re.MULTILINE)
+
+
+def make_lookup(rec: dict, tok, rng: random.Random | None = None) -> dict:
+    """A text-only lookup of ``describe_lookup``: the record's prompt without the video (its
+    multiple-choice options shuffled by ``rng``, the answer's letter following its option), the
+    chain's observation and think as given context, the loss only after ``<answer>``."""
+    user = rec["messages"][0]["content"].replace("<video>", "")
+    resp = rec["messages"][1]["content"]
+    head, letter = resp.split("<answer>")[0] + "<answer>", re.search(r"<answer>\s*([A-Z])", resp)
+    if letter is None:
+        raise ValueError(f"{rec['id']}: response has no <answer> letter")
+    answer = letter.group(1)
+    if rng is not None and rec["task"] == "which_motion":
+        options = OPTION_LINE.findall(user)
+        texts = [t for _, t in options]
+        truth = texts[[k for k, _ in options].index(answer)]
+        order = rng.sample(range(len(texts)), len(texts))
+        new = [f"{chr(65 + i)}. {texts[j]}" for i, j in enumerate(order)]
+        start, end = user.index(f"{options[0][0]}. "), user.index(options[-1][1]) + len(options[-1][1])
+        user = user[:start] + "\n".join(new) + user[end:]
+        answer = chr(65 + [texts[j] for j in order].index(truth))  # a repeated text: its first
+    prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+              + user + "<|im_end|>\n<|im_start|>assistant\n" + head)
+    p = tok(prompt, add_special_tokens=False)["input_ids"]
+    r = tok(f"{answer}</answer><|im_end|>\n", add_special_tokens=False)["input_ids"]
+    return {"clip": rec["videos"][0], "ids": p + r, "labels": [-100] * len(p) + r,
+            "letter_at": len(p), "task": rec["task"]}
 
 
 def main() -> int:
@@ -136,6 +173,8 @@ def main() -> int:
                     help="torch's seed and the batch draw's (the model is built with its own)")
     ap.add_argument("--out-json")
     ap.add_argument("--save", type=Path, help="write the trained model here (save_pretrained)")
+    ap.add_argument("--lookup-orders", type=int, default=4,
+                    help="describe_lookup: random option orders per multiple-choice chain")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="stop training (then evaluate and --save) after this long: a device "
                          "call that runs out of time brings nothing back")
@@ -179,6 +218,15 @@ def main() -> int:
     held = [d for d in data if index[d["clip"]] >= first_held]
     held_mc = [d for d in held if d["task"] == "which_motion"][: args.eval_items]
     held_yes_no = [d for d in held if d["task"] != "which_motion"][: args.eval_items]
+    lookups_train, lookups_held = [], []
+    if args.variant == "describe_lookup":
+        rng = random.Random(args.seed)
+        for r in records:
+            held_clip = index[r["videos"][0]] >= len(pixels) - args.held_clips
+            orders = 1 if r["task"] != "which_motion" else args.lookup_orders
+            for _ in range(orders):
+                (lookups_held if held_clip else lookups_train).append(make_lookup(r, tok, rng))
+        log.info("lookups: %d training, %d held out", len(lookups_train), len(lookups_held))
     if not train or not held:
         raise ValueError(f"{len(train)} training and {len(held)} held-out chains: adjust --clips "
                          "/ --held-clips")
@@ -284,6 +332,22 @@ def main() -> int:
             gains += (loss_per_seq(own[1:] + own[:1]) - loss_per_seq(own)).tolist()
         return float(np.mean(gains))
 
+    @torch.no_grad()
+    def lookup_accuracy(ds: list[dict]) -> tuple[float, float]:
+        """% of held-out lookups whose most likely token at the letter is the answer's, for
+        multiple-choice and yes/no chains (teacher-forced: one forward pass, no video)."""
+        hits = {"mc": [], "yes_no": []}
+        for k in range(0, len(ds), 64):
+            chunk = ds[k:k + 64]
+            b = collate(chunk)
+            b.pop("labels")
+            logits = model(**b).logits
+            for i, d in enumerate(chunk):
+                said = int(logits[i, d["letter_at"] - 1].argmax())
+                kind = "mc" if d["task"] == "which_motion" else "yes_no"
+                hits[kind].append(said == d["ids"][d["letter_at"]])
+        return tuple(100 * float(np.mean(v)) if v else float("nan") for v in hits.values())
+
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(args.seed)
     rows, t0 = [], time.monotonic()
@@ -294,6 +358,10 @@ def main() -> int:
         model.eval()
         row = {"step": step, "loss": round(loss.item(), 4),
                "video_info_gain": round(info_gain(held[:128]), 3)}
+        if lookups_held:
+            mc_held = [d for d in lookups_held if d["task"] == "which_motion"][:200]
+            yn_held = [d for d in lookups_held if d["task"] != "which_motion"][:200]
+            row["lookup_mc_acc"], row["lookup_yes_no_acc"] = lookup_accuracy(mc_held + yn_held)
         if args.variant in EXACT_VARIANTS:
             row["label_acc"] = label_accuracy(held[:200])
         elif args.variant != "caption":
@@ -312,8 +380,13 @@ def main() -> int:
             break
         for group in opt.param_groups:  # linear warm-up over 30 steps, then constant
             group["lr"] = args.lr * min(1.0, step / 30)
-        chunk = [train[i] for i in torch.randint(0, len(train), (args.batch,), generator=gen)]
-        loss = model(**collate(chunk), **video_inputs([d["clip"] for d in chunk])).loss
+        if lookups_train and step % 2 == 0:  # a text-only batch: no video inputs
+            chunk = [lookups_train[i] for i in
+                     torch.randint(0, len(lookups_train), (args.batch,), generator=gen)]
+            loss = model(**collate(chunk)).loss
+        else:
+            chunk = [train[i] for i in torch.randint(0, len(train), (args.batch,), generator=gen)]
+            loss = model(**collate(chunk), **video_inputs([d["clip"] for d in chunk])).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # LLaMA-Factory's max_grad_norm
@@ -335,10 +408,12 @@ def main() -> int:
         top = max(labels.count(m) for m in set(labels))
         print(f"held-out motions: {len(set(labels))}, the most common is {100 * top / len(labels):.1f}%")
     finish(rows, ["step", "loss", "video info gain (nats/seq)", "which-movement acc.",
-                  "yes/no acc.", "exact target acc.", "seconds"],
+                  "yes/no acc.", "exact target acc.", "lookup MC acc.", "lookup yes/no acc.",
+                  "seconds"],
            lambda r: [str(r["step"]), f"{r['loss']:.3f}", f"{r['video_info_gain']:.2f}",
-                      *(f"{r.get(k, float('nan')):.1f}" for k in ("mc_acc", "yes_no_acc",
-                                                                  "label_acc")),
+                      *(f"{r.get(k, float('nan')):.1f}" for k in (
+                          "mc_acc", "yes_no_acc", "label_acc", "lookup_mc_acc",
+                          "lookup_yes_no_acc")),
                       str(r["seconds"])], args.out_json)
     return 0
 

@@ -148,8 +148,10 @@ def items_for_clip(rec: dict, seed: int, chain_style: str = "full"
     mc = []
     if SPEEDS[motion.speed] >= 0.1:
         truth = describe_motion(motion)
-        pool = sorted({describe_motion(Motion((p,))) for p in MOTION_PHRASES}
-                      | {describe_motion(Motion(())), describe_motion(Motion((), shake=True))}
+        # parenthesised: "-" binds tighter than "|", and without them the truth stayed in the
+        # pool, so about a third of the items listed it twice (one of the two letters "wrong")
+        pool = sorted(({describe_motion(Motion((p,))) for p in MOTION_PHRASES}
+                       | {describe_motion(Motion(())), describe_motion(Motion((), shake=True))})
                       - {truth})
         # options from a stream of their own: the same options whatever the chains' wording drew
         options_rng = np.random.default_rng([seed, rec["index"], 5])
