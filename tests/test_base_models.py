@@ -87,10 +87,9 @@ def test_motion_captioner_describes_the_motion_of_clips_it_never_saw(tmp_path):
         video = dataclasses.replace(video, frames=resize_for_model(video.frames, TINY_VISION))
         requests.append(Request(item.id, prompts.render_eval_prompt(item, "camreasoner"), video))
     said = [re.search(r"<think>(.*?)</think>", r.response) for r in hf.generate(requests)]
-    records = [json.loads(x) for x in (clips / "items_mc.jsonl").read_text().splitlines()]
-    truth = [re.search(r"<think>(.*?)</think>", r["response"]).group(1) for r in records]
+    truth = [re.search(r"<think>(.*?)</think>", i.extra["response"]).group(1) for i in items]
     hits = sum(bool(s) and s.group(1).strip() == t for s, t in zip(said, truth, strict=True))
-    motions = [r["motion"] for r in records]
+    motions = [i.extra["motion"] for i in items]
     commonest = max(motions.count(m) for m in set(motions))
     assert hits >= max(12, 3 * commonest), (hits, commonest, [s and s.group(1) for s in said])
 

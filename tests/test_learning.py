@@ -13,15 +13,12 @@ EXPERIMENT = Path(__file__).resolve().parents[1] / "maintainers" / "experiments"
 
 
 def chance_ap(items_file: Path) -> float:
-    """A constant answer's binary AP: each primitive's rate of Yes, averaged (%)."""
-    from camreasoner import prompts
+    """The report's Random Chance row: "No" everywhere, its binary AP (%)."""
+    from camreasoner.data.readers import load_items
+    from camreasoner.eval.score import chance_predictions, score
 
-    rows = [json.loads(x) for x in items_file.read_text().splitlines()]
-    by_task: dict[str, list[bool]] = {}
-    for r in rows:
-        if r["options"] == list(prompts.YES_NO_OPTIONS):
-            by_task.setdefault(r["task"], []).append(r["answer"] == prompts.YES_LETTER)
-    return 100 * sum(sum(v) / len(v) for v in by_task.values()) / len(by_task)
+    items = load_items(items_file)
+    return score(items, chance_predictions(items))["binary"]["avg_ap"]
 
 
 @pytest.mark.slow

@@ -3,7 +3,8 @@
 # bases with the SFT-pathway probe (video -> "<observation>pan right</observation>", or with
 # VARIANT=describe_prompt video + a chain's own prompt -> the short chain's observation and the
 # movement, closed by </think>; the 2 x 128 LM over the 4 x 128 vision tower, M-RoPE positions
-# as the pipeline's), several side by side on one synthetic corpus, each saved for the demo's base_model (issue #19).
+# as the pipeline's), several side by side on one synthetic corpus, each saved for the demo's
+# base_model (issue #19).
 # The models come back in bf16 as one archive: a device call returns only a few files.
 #   STEPS=3000 bash maintainers/device/pretrain_base.sh "s0:--seed 0" "s3:--seed 3"
 # (motion_captioner's two phases: src/camreasoner/dev/assets/motion_captioner/README.md)

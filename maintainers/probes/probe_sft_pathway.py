@@ -106,8 +106,9 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
     if variant == "describe":
         user = DESCRIBE_QUESTION
         resp = resp[:resp.index("</think>") + len("</think>")]
-    if variant in ("describe_prompt", "describe_lookup"):  # a short chain's think: "<summary>; asked: ..." (yes/no)
-        think_end = resp.find("; ")  # or "<summary>; A. ...: No; ..." (multiple choice)
+    if variant in ("describe_prompt", "describe_lookup"):
+        # a short chain's think: "<summary>; asked: ..." (yes/no) or "<summary>" (multiple choice)
+        think_end = resp.find("; ")
         resp = resp[:think_end if think_end >= 0 else resp.index("</think>")] + "</think>"
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
               "<|vision_start|>" + "<|video_pad|>" * VIDEO_TOKENS + "<|vision_end|>" + user
@@ -121,28 +122,26 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
             "options": re.findall(r"^([A-Z])\. ", rec["messages"][0]["content"], re.MULTILINE)}
 
 
-OPTION_LINE = re.compile(r"^([A-Z])\. (.*)$", re.MULTILINE)
-
-
 def make_lookup(rec: dict, tok, rng: random.Random | None = None) -> dict:
     """A text-only lookup of ``describe_lookup``: the record's prompt without the video (its
     multiple-choice options shuffled by ``rng``, the answer's letter following its option), the
     chain's observation and think as given context, the loss only after ``<answer>``."""
-    user = rec["messages"][0]["content"].replace("<video>", "")
+    from camreasoner import prompts
+
+    user = rec["messages"][0]["content"].replace(prompts.VIDEO_PLACEHOLDER, "")
     resp = rec["messages"][1]["content"]
-    head, letter = resp.split("<answer>")[0] + "<answer>", re.search(r"<answer>\s*([A-Z])", resp)
+    letter = re.search(r"<answer>\s*([A-Z])", resp)
     if letter is None:
         raise ValueError(f"{rec['id']}: response has no <answer> letter")
     answer = letter.group(1)
     if rng is not None and rec["task"] == "which_motion":
-        options = OPTION_LINE.findall(user)
-        texts = [t for _, t in options]
-        truth = texts[[k for k, _ in options].index(answer)]
-        order = rng.sample(range(len(texts)), len(texts))
-        new = [f"{chr(65 + i)}. {texts[j]}" for i, j in enumerate(order)]
-        start, end = user.index(f"{options[0][0]}. "), user.index(options[-1][1]) + len(options[-1][1])
-        user = user[:start] + "\n".join(new) + user[end:]
-        answer = chr(65 + [texts[j] for j in order].index(truth))  # a repeated text: its first
+        question, options, instruction = prompts.parse_prompt(user)
+        texts = [prompts.split_option(o)[1] for o in options]
+        truth = texts[[prompts.split_option(o)[0] for o in options].index(answer)]
+        rng.shuffle(texts)  # synth lists each option once (tests/test_synth.py)
+        user = prompts.render_prompt(question, prompts.make_options(texts), instruction)
+        answer = prompts.option_letter(texts.index(truth))
+    head = resp.split("<answer>")[0] + "<answer>"
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
               + user + "<|im_end|>\n<|im_start|>assistant\n" + head)
     p = tok(prompt, add_special_tokens=False)["input_ids"]
@@ -179,8 +178,9 @@ def main() -> int:
                     help="stop training (then evaluate and --save) after this long: a device "
                          "call that runs out of time brings nothing back")
     ap.add_argument("--init", type=Path,
-                    help="start from this model folder (a base, e.g. src/camreasoner/dev/assets/motion_captioner) instead of "
-                         "building the --lm model")
+                    help="start from this model folder (a base, e.g. "
+                         "src/camreasoner/dev/assets/motion_captioner) instead of building the "
+                         "--lm model")
     args = ap.parse_args()
     start(args.threads, seed=args.seed)
     import numpy as np
