@@ -44,7 +44,7 @@ from camreasoner.tables import md_table
 
 log = logging.getLogger("bench_grpo_3b")
 ROOT = Path(__file__).resolve().parents[1]
-CLIPS, CLIP_FRAMES, CLIP_FPS, WIDTH, HEIGHT = 4, 40, 2, 1280, 720  # 20 s each
+CLIPS, CLIP_FPS, WIDTH, HEIGHT = 4, 2, 1280, 720  # 2 fps: 1 fps frames drawn from every other one
 # verl's metric -> this script's column (the actor's memory is logged under actor/)
 METRICS = {"timing_s/gen": "rollout s", "timing_s/old_log_prob": "old log-prob s",
            "timing_s/update_actor": "update s", "timing_s/step": "step s",
@@ -65,7 +65,7 @@ def one_gpu_overrides(prompts: int, mini: int, steps: int) -> list[str]:
             "actor_rollout_ref.rollout.top_k=50"]
 
 
-def write_inputs(work: Path, n_items: int) -> Path:
+def write_inputs(work: Path, n_items: int, seconds: int = 20) -> Path:
     from camreasoner import prompts
     from camreasoner.data.schema import Item, write_items
     from camreasoner.dev.clips import write_clip
@@ -74,11 +74,18 @@ def write_inputs(work: Path, n_items: int) -> Path:
     for k in range(CLIPS):
         clip = work / "videos" / f"c{k}.mp4"
         if not clip.is_file():
-            write_clip(clip, frames=CLIP_FRAMES, width=WIDTH, height=HEIGHT, fps=CLIP_FPS,
+            write_clip(clip, frames=seconds * CLIP_FPS, width=WIDTH, height=HEIGHT, fps=CLIP_FPS,
                        shift=shifts[k], seed=k)
-    questions = [("Does the camera pan to the left?", "Pan_Left"),
+    # Every question a different length, so no step's rows are all of one length: verl 0.9.1's
+    # update failed on a step of one prompt (8 rollouts of 4,096 tokens, all 18,640 tokens long)
+    # in index_select_tensor_dict ("split_with_sizes expects split_sizes to sum exactly to
+    # 18640"), where four prompts of mixed lengths had run (2026-12-03, H200).
+    questions = [("Is the camera static?", "Static"),
                  ("Does the camera tilt up?", "Tilt_Up"),
-                 ("Is the camera static?", "Static")]
+                 ("Does the camera pan to the left?", "Pan_Left"),
+                 ("Does the camera move forward into the scene?", "Move_In"),
+                 ("Does the camera zoom in on the subject of the shot?", "Zoom_In"),
+                 ("Does the camera roll clockwise while the scene stays in its view?", "Roll_Clockwise")]
     items = [Item(id=f"i{k}", video=f"video/c{k % CLIPS}.mp4",
                   question=questions[k % len(questions)][0],
                   options=list(prompts.YES_NO_OPTIONS), answer="B",
@@ -100,6 +107,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--prompts", type=int, default=4, help="prompts a step (x8 rollouts)")
     ap.add_argument("--mini", type=int, default=1, help="prompts an optimizer step")
+    ap.add_argument("--clip-seconds", type=int, default=20,
+                    help="clip length: 20 s fill the prompt budget (12 of 20 frames kept); 3 s give "
+                         "3 frames, ~3.6k prompt tokens")
     ap.add_argument("--out-json")
     ap.add_argument("overrides", nargs="*", help="further Hydra overrides, applied last")
     args = ap.parse_args()
@@ -117,7 +127,7 @@ def main() -> None:
         _, n_params = build_model(work, in_tokenizer=True, min_pixels=PROCESSOR_MIN_PIXELS,
                                   max_pixels=PROCESSOR_MAX_PIXELS, name=model.name, size="3b")
         log.info("model: %.2fB parameters in %.0f s", n_params / 1e9, time.monotonic() - t0)
-    items = write_inputs(work, args.prompts * args.steps)
+    items = write_inputs(work, args.prompts * args.steps, args.clip_seconds)
     out = work / "rl"
     env = {**os.environ, "RECIPE": "qwen2_5_vl_3b_grpo", "NGPUS": "1", "TP": "1",
            "PYTHON": sys.executable, "MODEL_PATH": str(model), "TRAIN_FILE": str(items),
@@ -140,7 +150,7 @@ def main() -> None:
     rows = [{"step": k, **{m: v[m] for m in METRICS if m in v}} for k, v in sorted(steps.items())]
     result = {"returncode": rc, "wall_s": round(wall, 1), "steps": rows,
               "gpu_mem_used_peak_mib": max(used, default=None),
-              "prompts_per_step": args.prompts, "rollouts_per_prompt": 8,
+              "prompts_per_step": args.prompts, "clip_seconds": args.clip_seconds, "rollouts_per_prompt": 8,
               "overrides": overrides}
     print(table(rows))
     print(json.dumps({k: v for k, v in result.items() if k != "steps"}, indent=2))

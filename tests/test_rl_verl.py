@@ -413,3 +413,22 @@ def test_3b_rehearsal_table_reads_verl_metric_names():
     assert set(row) == {"step", *METRICS}
     assert table([row]).splitlines()[2] == ("| 1 | 66.2 | 109.8 | 606.0 | 805.0 | 740.9 | 14,542.8 "
                                             "| 4,096.0 | 57.4 | 67.0 |")
+
+
+def test_3b_rehearsal_prompts_differ_in_length(tmp_path):
+    """bench_grpo_3b's items: every prompt of a run a different number of tokens (verl 0.9.1's
+    update failed on a step whose rows were all of one length), on clips of the asked length."""
+    import sys
+
+    from camreasoner.data.schema import read_items
+    from camreasoner.dev.tiny_model import TinyModelSpec, build_tokenizer
+    from camreasoner.media.video import probe
+
+    sys.path.insert(0, str(RECIPES.parent / "benchmarks"))
+    from bench_grpo_3b import CLIP_FPS, write_inputs
+
+    items = read_items(write_inputs(tmp_path, 6, seconds=1))
+    tok = build_tokenizer(TinyModelSpec())
+    lengths = [len(tok(it.question)["input_ids"]) for it in items]
+    assert len(set(lengths)) == 6, lengths
+    assert probe(tmp_path / "videos" / "c0.mp4").frames == CLIP_FPS

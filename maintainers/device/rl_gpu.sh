@@ -96,7 +96,7 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
                 --steps 6 --warmup 2 --work "$WORK/sft3b" --out-json "$OUT/sft3b.json" ;;
         grpo3b)  # issue #20: verl GRPO, the 3B recipe in the seed protocol, on one GPU
             step grpo3b python3 benchmarks/bench_grpo_3b.py --work-dir "$WORK/grpo3b" \
-                --steps "${GRPO3B_STEPS:-3}" --prompts "${GRPO3B_PROMPTS:-4}" \
+                --steps "${GRPO3B_STEPS:-3}" --prompts "${GRPO3B_PROMPTS:-4}" --clip-seconds "${GRPO3B_CLIP_S:-20}" \
                 --out-json "$OUT/grpo3b.json" ;;
         lora7b)  # issue #20: the 7B LoRA recipe (AdamW) and its batch sizes
             step lora7b python3 benchmarks/bench_sft_throughput.py --size 7b_lora \
