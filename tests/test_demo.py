@@ -53,7 +53,7 @@ def test_every_preset_file_loads_and_opens_with_its_launch_command():
 def test_default_presets_carry_no_experiment_only_keys():
     experiment = set(experiment_keys())
     assert experiment == {"sft.caption_epochs", "sft.caption_target", "sft.overrides",
-                          "base_model"}
+                          "base_model", "data.mc_per_clip"}
     for name in ("cpu", "ci"):
         assert not experiment & set(flatten(read_preset(name))), name
     # the schema keeps them, at values that change nothing: no caption phase, no LF overrides
@@ -89,8 +89,9 @@ _OLD_DEFAULTS = {
     # added since (issue #19): short chains on the CPU presets; the GPU presets keep the full ones.
     # Changed since (issue #19): data.fps 4 -> 2 (camreasoner.vision.TINY_VISION says why)
     "data.chain_style": "short",
-    # added since (issue #19), an experiment knob off by default: start from a shipped base
-    "base_model": ""}
+    # added since (issue #19), experiment knobs off by default: start from a shipped base,
+    # several multiple-choice chains a training clip
+    "base_model": "", "data.mc_per_clip": 1}
 _OLD_CHANGES = {
     "cpu": {},
     "ci": {"data.train_clips": 12, "data.test_clips": 6, "sft.epochs": 2.0, "rl.steps": 2,

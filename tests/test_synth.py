@@ -227,6 +227,43 @@ def test_short_chains_say_the_full_chains_cues_in_few_tokens(synth_set):
     assert max(lengths) <= 64, max(lengths)
 
 
+def test_mc_per_clip_redraws_the_options_and_keeps_the_first(synth_set):
+    from camreasoner.synth.build import _motion_of, describe_motion, items_for_clip
+
+    records = [json.loads(x) for x in (synth_set / "manifest.jsonl").open()]
+    moved = 0
+    for rec in records:
+        binary, mc = items_for_clip(rec, 7, "short")
+        binary3, mc3 = items_for_clip(rec, 7, "short", mc_per_clip=3)
+        if not mc:  # a clip too slow for a which-movement item has none at any count
+            assert not mc3
+            continue
+        single = mc[0]
+        # the first item is the one a single item a clip is, and the binary chains do not move
+        assert mc3[0] == single
+        assert [b.extra["response"] for b in binary3] == [b.extra["response"] for b in binary]
+        assert [i.id for i in mc3] == [single.id, single.id + "~1", single.id + "~2"]
+        truth = describe_motion(_motion_of(rec))
+        for it in mc3:  # each a valid item: the truth once, at its letter, which the chain says
+            texts = [o.split(". ", 1)[1] for o in it.options]
+            assert len(set(texts)) == 6 and texts.count(truth) == 1
+            assert it.options[ord(it.answer) - 65] == f"{it.answer}. {truth}"
+            assert answers.extract_letter(it.extra["response"], it.options) == it.answer
+        moved += len({it.answer for it in mc3}) > 1
+    # three draws of six letters keep one letter with probability (1/6)^2 = 1/36 a clip
+    assert moved >= len(records) * 0.8, moved
+
+
+def test_mc_per_clip_below_one_is_refused(tmp_path):
+    from camreasoner.demo.config import DemoError, config_from_dict
+    from camreasoner.synth.build import build
+
+    with pytest.raises(ValueError, match="mc_per_clip must be at least 1, got 0"):
+        build(tmp_path, clips=1, mc_per_clip=0, progress=False)
+    with pytest.raises(DemoError, match="DataSection.mc_per_clip: at least 1, got 0"):
+        config_from_dict({"data": {"mc_per_clip": 0}})
+
+
 def test_short_chain_by_hand():
     import numpy as np
 

@@ -249,9 +249,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     unknown = [s for s in speeds if s not in SPEED_NAMES]
     if unknown or not speeds:
         raise UserError(f"--speeds: {unknown or 'none given'}: use {', '.join(SPEED_NAMES)}")
+    if args.mc_per_clip < 1:
+        raise UserError(f"--mc-per-clip: at least 1, got {args.mc_per_clip}")
     summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
                     fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
-                    sft_per_clip=args.sft_per_clip, chain_style=args.chain_style)
+                    sft_per_clip=args.sft_per_clip, chain_style=args.chain_style,
+                    mc_per_clip=args.mc_per_clip)
     print(json.dumps(summary["items"]))
     return 0
 
@@ -512,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated from subtle,slow,regular,fast")
     sy.add_argument("--sft-per-clip", type=int, default=2,
                     help="binary items per clip in sft.json / rl.parquet (plus every MC item)")
+    sy.add_argument("--mc-per-clip", type=int, default=1,
+                    help="multiple-choice items per clip, the options drawn afresh for each")
     sy.add_argument("--chain-style", choices=CHAIN_STYLES, default="full",
                     help="O-T-A chains of the seed's shape, or the same cues in a few words")
     sy.set_defaults(func=cmd_synth)

@@ -111,11 +111,20 @@ class DataSection(_Section):
     size: int = 96  # pixels a side
     frames: int = 8  # frames a clip, also the vision specs' max_frames
     fps: int = 2  # not more: camreasoner.vision.TINY_VISION says why
-    sft_per_clip: int = 2  # binary chains per training clip, beside its one multiple-choice chain
+    sft_per_clip: int = 2  # binary chains per training clip, beside its multiple-choice ones
+    # multiple-choice chains per training clip, each with the options drawn and ordered afresh
+    # (the test clips keep one): more practice finding the letter of the option the chain names.
+    # An experiment knob: 4 did not teach it (maintainers/experiment-log.md, 2026-12-03)
+    mc_per_clip: int = field(default=1, metadata=_EXPERIMENT)
     # "short": the O-T-A chains' cues and conclusion in a few words (~30 tokens), for the CPU
     # presets, whose generation budgets (eval 160 tokens, RL 96) cut a full chain before its
     # answer; "full": the chains of the seed's shape (100-330 tokens with the tiny tokenizer)
     chain_style: ChainStyle = "short"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mc_per_clip < 1:
+            raise DemoError(f"DataSection.mc_per_clip: at least 1, got {self.mc_per_clip}")
 
 
 @dataclass(frozen=True)

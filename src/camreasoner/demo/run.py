@@ -170,7 +170,8 @@ def stage_data(cfg: DemoConfig, paths: DemoPaths) -> DataResult:
 
     d = cfg.data
     train = build(paths.train, d.train_clips, seed=0, size=d.size, frames=d.frames, fps=d.fps,
-                  workers=cfg.workers, sft_per_clip=d.sft_per_clip, chain_style=d.chain_style)
+                  workers=cfg.workers, sft_per_clip=d.sft_per_clip, chain_style=d.chain_style,
+                  mc_per_clip=d.mc_per_clip)
     build(paths.test, d.test_clips, seed=10_000, size=d.size, frames=d.frames, fps=d.fps,
           workers=cfg.workers, chain_style=d.chain_style)
     items = [it for name in cfg.eval.sets for it in read_items(paths.test / name)]

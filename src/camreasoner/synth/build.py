@@ -127,10 +127,12 @@ def motion_caption_records(records: list[dict]) -> list[dict]:
              "videos": [r["video"]]} for r in records]
 
 
-def items_for_clip(rec: dict, seed: int, chain_style: str = "full"
+def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip: int = 1
                    ) -> tuple[list[Item], list[Item]]:
     """Binary and multiple-choice items of one clip, each with its O-T-A chain in
-    ``chain_style`` (``ota.CHAIN_STYLES``)."""
+    ``chain_style`` (``ota.CHAIN_STYLES``). ``mc_per_clip`` multiple-choice items ask the same
+    question with the options drawn and ordered afresh each (ids ``which_motion``,
+    ``which_motion~1``, ...): the answer letter moves while the clip stays."""
     rng = np.random.default_rng([seed, rec["index"], 3])
     motion = _motion_of(rec)
     binary = []
@@ -153,19 +155,22 @@ def items_for_clip(rec: dict, seed: int, chain_style: str = "full"
         pool = sorted(({describe_motion(Motion((p,))) for p in MOTION_PHRASES}
                        | {describe_motion(Motion(())), describe_motion(Motion((), shake=True))})
                       - {truth})
-        # options from a stream of their own: the same options whatever the chains' wording drew
-        options_rng = np.random.default_rng([seed, rec["index"], 5])
-        distractors = list(options_rng.choice(pool, size=5, replace=False))
-        texts = distractors + [truth]
-        options_rng.shuffle(texts)
-        options = prompts.make_options(texts)
-        letter = prompts.option_letter(texts.index(truth))
-        mc.append(Item(id=f"{rec['clip_id']}/which_motion", video=rec["video"],
-                       question=MC_QUESTION, options=options, answer=letter, task="which_motion",
-                       source=SOURCE, extra={"motion": rec["motion"], "speed": rec["speed"],
-                                             "response": ota.mc_chain(motion, rec["cues"], rng,
-                                                                      letter, truth,
-                                                                      chain_style)}))
+        for variant in range(mc_per_clip):
+            # options from a stream of their own: the same options whatever the chains' wording
+            # drew (variant 0's stream is the one a single item a clip always had)
+            options_rng = np.random.default_rng([seed, rec["index"], 5, *([variant] if variant else [])])
+            distractors = list(options_rng.choice(pool, size=5, replace=False))
+            texts = distractors + [truth]
+            options_rng.shuffle(texts)
+            options = prompts.make_options(texts)
+            letter = prompts.option_letter(texts.index(truth))
+            suffix = f"~{variant}" if variant else ""
+            mc.append(Item(id=f"{rec['clip_id']}/which_motion{suffix}", video=rec["video"],
+                           question=MC_QUESTION, options=options, answer=letter,
+                           task="which_motion", source=SOURCE,
+                           extra={"motion": rec["motion"], "speed": rec["speed"],
+                                  "response": ota.mc_chain(motion, rec["cues"], rng, letter, truth,
+                                                           chain_style)}))
     return binary, mc
 
 
@@ -213,7 +218,8 @@ def sft_selection(binary: list[Item], mc: list[Item], per_clip: int, seed: int) 
 def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 224,
           frames: int = 16, fps: int = 8, workers: int = 1, motions: list[str] | None = None,
           speeds: tuple[str, ...] = DEFAULT_SPEEDS, sft_per_clip: int = 2,
-          chain_style: str = "full", progress: bool = True) -> dict[str, Any]:
+          chain_style: str = "full", progress: bool = True, mc_per_clip: int = 1
+          ) -> dict[str, Any]:
     from camreasoner.data import convert
     from camreasoner.media.workers import spawn_map
     from camreasoner.vision import VisionSpec
@@ -225,6 +231,8 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     if chain_style not in ota.CHAIN_STYLES:
         raise ValueError(f"unknown chain style {chain_style!r}; styles: "
                          f"{', '.join(ota.CHAIN_STYLES)}")
+    if mc_per_clip < 1:
+        raise ValueError(f"mc_per_clip must be at least 1, got {mc_per_clip}")
     for s in speeds:
         if s not in SPEEDS:
             raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
@@ -235,7 +243,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
         f.writelines(json.dumps(r) + "\n" for r in records)
     binary, mc = [], []
     for r in records:
-        b, m = items_for_clip(r, seed, chain_style)
+        b, m = items_for_clip(r, seed, chain_style, mc_per_clip)
         binary += b
         mc += m
     vqa = vqa_items(records, seed)
