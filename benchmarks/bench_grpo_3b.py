@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from camreasoner.tables import md_table
@@ -65,31 +66,48 @@ def one_gpu_overrides(prompts: int, mini: int, steps: int) -> list[str]:
             "actor_rollout_ref.rollout.top_k=50"]
 
 
-def write_inputs(work: Path, n_items: int, seconds: int = 20) -> Path:
+# verl 0.9.1's actor update failed on a step whose rows were all one length (one prompt: 8
+# rollouts of 4,096 tokens, all 18,640 tokens long) in index_select_tensor_dict
+# ("split_with_sizes expects split_sizes to sum exactly to 18640"), where four prompts of mixed
+# lengths had run (2026-12-03, H200). So every item's question is a different number of tokens,
+# and a step holds at least two prompts.
+QUESTIONS = [("Is the camera static?", "Static"),
+             ("Does the camera tilt up?", "Tilt_Up"),
+             ("Does the camera pan to the left?", "Pan_Left"),
+             ("Does the camera move forward into the scene?", "Move_In"),
+             ("Does the camera zoom in on the subject of the shot?", "Zoom_In"),
+             ("Does the camera roll clockwise while the scene stays in view?", "Roll_Clockwise")]
+
+
+def distinct_questions(n_items: int, count_tokens: Callable[[str], int]) -> list[tuple[str, str]]:
+    """``n_items`` (question, task) pairs from QUESTIONS in turn, each lengthened by " Look
+    again." until no earlier question has its number of tokens."""
+    used: set[int] = set()
+    out = []
+    for k in range(n_items):
+        question, task = QUESTIONS[k % len(QUESTIONS)]
+        while count_tokens(question) in used:
+            question += " Look again."
+        used.add(count_tokens(question))
+        out.append((question, task))
+    return out
+
+
+def write_inputs(work: Path, n_items: int, seconds: int,
+                 count_tokens: Callable[[str], int]) -> Path:
     from camreasoner import prompts
     from camreasoner.data.schema import Item, write_items
     from camreasoner.dev.clips import write_clip
 
     shifts = [(3, 0), (-3, 0), (0, 2), (0, -2)]
-    for k in range(CLIPS):
-        clip = work / "videos" / f"c{k}.mp4"
+    for k in range(CLIPS):  # the length in the name: a warm machine's clips of another length stay apart
+        clip = work / "videos" / f"c{k}_{seconds}s.mp4"
         if not clip.is_file():
             write_clip(clip, frames=seconds * CLIP_FPS, width=WIDTH, height=HEIGHT, fps=CLIP_FPS,
                        shift=shifts[k], seed=k)
-    # Every question a different length, so no step's rows are all of one length: verl 0.9.1's
-    # update failed on a step of one prompt (8 rollouts of 4,096 tokens, all 18,640 tokens long)
-    # in index_select_tensor_dict ("split_with_sizes expects split_sizes to sum exactly to
-    # 18640"), where four prompts of mixed lengths had run (2026-12-03, H200).
-    questions = [("Is the camera static?", "Static"),
-                 ("Does the camera tilt up?", "Tilt_Up"),
-                 ("Does the camera pan to the left?", "Pan_Left"),
-                 ("Does the camera move forward into the scene?", "Move_In"),
-                 ("Does the camera zoom in on the subject of the shot?", "Zoom_In"),
-                 ("Does the camera roll clockwise while the scene stays in its view?", "Roll_Clockwise")]
-    items = [Item(id=f"i{k}", video=f"video/c{k % CLIPS}.mp4",
-                  question=questions[k % len(questions)][0],
-                  options=list(prompts.YES_NO_OPTIONS), answer="B",
-                  task=questions[k % len(questions)][1]) for k in range(n_items)]
+    items = [Item(id=f"i{k}", video=f"video/c{k % CLIPS}_{seconds}s.mp4", question=question,
+                  options=list(prompts.YES_NO_OPTIONS), answer="B", task=task)
+             for k, (question, task) in enumerate(distinct_questions(n_items, count_tokens))]
     path = work / "items.jsonl"
     write_items(path, items)
     return path
@@ -109,10 +127,13 @@ def main() -> None:
     ap.add_argument("--mini", type=int, default=1, help="prompts an optimizer step")
     ap.add_argument("--clip-seconds", type=int, default=20,
                     help="clip length: 20 s fill the prompt budget (12 of 20 frames kept); 3 s give "
-                         "3 frames, ~3.6k prompt tokens")
+                         "3 frames, ~3.8k prompt tokens")
     ap.add_argument("--out-json")
     ap.add_argument("overrides", nargs="*", help="further Hydra overrides, applied last")
     args = ap.parse_args()
+    if args.prompts < 2:
+        ap.error("--prompts: at least 2 (verl 0.9.1's update failed on a step of one prompt, "
+                 "whose rows are all one length)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     work = Path(args.work_dir)
     sys.path.insert(0, str(Path(__file__).parent))
@@ -127,7 +148,11 @@ def main() -> None:
         _, n_params = build_model(work, in_tokenizer=True, min_pixels=PROCESSOR_MIN_PIXELS,
                                   max_pixels=PROCESSOR_MAX_PIXELS, name=model.name, size="3b")
         log.info("model: %.2fB parameters in %.0f s", n_params / 1e9, time.monotonic() - t0)
-    items = write_inputs(work, args.prompts * args.steps, args.clip_seconds)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    items = write_inputs(work, args.prompts * args.steps, args.clip_seconds,
+                         lambda text: len(tokenizer(text)["input_ids"]))
     out = work / "rl"
     env = {**os.environ, "RECIPE": "qwen2_5_vl_3b_grpo", "NGPUS": "1", "TP": "1",
            "PYTHON": sys.executable, "MODEL_PATH": str(model), "TRAIN_FILE": str(items),

@@ -26,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -107,6 +108,14 @@ ARMS = {
     "lora_nockpt_bs4": {"kind": "lf", "recipe_defaults": True,
                         "disable_gradient_checkpointing": True},
 }
+
+
+def failure_line(output: str) -> str:
+    """The line that says why a child run failed: the last exception line of its output (a
+    progress bar often prints after the traceback), else its last line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception)\b", ln)]
+    return (errors or lines or ["failed"])[-1]
 
 
 def model_flops(cfg: dict, text_tokens: int, video_tokens: int, train_vision: bool,
@@ -361,7 +370,7 @@ def main() -> None:
         if proc.returncode != 0 or not out.exists():
             tail = (proc.stdout + proc.stderr)[-3000:]
             log.error("arm %s failed (rc %s):\n%s", name, proc.returncode, tail)
-            results[name] = {"error": tail.strip().splitlines()[-1] if tail.strip() else "failed"}
+            results[name] = {"error": failure_line(tail)}
         else:
             res = json.loads(out.read_text())
             step = statistics.median(res["times"])

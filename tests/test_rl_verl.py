@@ -415,20 +415,26 @@ def test_3b_rehearsal_table_reads_verl_metric_names():
                                             "| 4,096.0 | 57.4 | 67.0 |")
 
 
-def test_3b_rehearsal_prompts_differ_in_length(tmp_path):
-    """bench_grpo_3b's items: every prompt of a run a different number of tokens (verl 0.9.1's
-    update failed on a step whose rows were all of one length), on clips of the asked length."""
-    import sys
-
+def test_3b_rehearsal_prompts_differ_in_length(tmp_path, monkeypatch):
+    """bench_grpo_3b's items: every prompt of a run a different number of tokens, past the six
+    base questions too (verl 0.9.1's update failed on a step whose rows were all one length),
+    on clips of the asked length, named by it."""
     from camreasoner.data.schema import read_items
     from camreasoner.dev.tiny_model import TinyModelSpec, build_tokenizer
     from camreasoner.media.video import probe
 
-    sys.path.insert(0, str(RECIPES.parent / "benchmarks"))
-    from bench_grpo_3b import CLIP_FPS, write_inputs
+    monkeypatch.syspath_prepend(str(RECIPES.parent / "benchmarks"))
+    from bench_grpo_3b import CLIP_FPS, QUESTIONS, write_inputs
 
-    items = read_items(write_inputs(tmp_path, 6, seconds=1))
     tok = build_tokenizer(TinyModelSpec())
-    lengths = [len(tok(it.question)["input_ids"]) for it in items]
-    assert len(set(lengths)) == 6, lengths
-    assert probe(tmp_path / "videos" / "c0.mp4").frames == CLIP_FPS
+
+    def n_tokens(text: str) -> int:
+        return len(tok(text)["input_ids"])
+
+    items = read_items(write_inputs(tmp_path, 15, 1, n_tokens))
+    lengths = [n_tokens(it.question) for it in items]
+    assert len(set(lengths)) == 15, lengths
+    assert [it.question for it in items[:6]] == [q for q, _ in QUESTIONS]
+    assert all(it.question.startswith(QUESTIONS[k % 6][0]) for k, it in enumerate(items))
+    assert probe(tmp_path / "videos" / "c0_1s.mp4").frames == CLIP_FPS
+    assert items[5].video == "video/c1_1s.mp4"

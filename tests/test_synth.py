@@ -254,14 +254,24 @@ def test_mc_per_clip_redraws_the_options_and_keeps_the_first(synth_set):
     assert moved >= len(records) * 0.8, moved
 
 
-def test_mc_per_clip_below_one_is_refused(tmp_path):
-    from camreasoner.demo.config import DemoError, config_from_dict
+def test_mc_per_clip_reaches_the_files_and_below_one_is_refused(tmp_path):
+    from camreasoner.data.schema import read_items
+    from camreasoner.demo.config import DemoError, config_from_dict, config_with, load_preset
     from camreasoner.synth.build import build
 
+    one = build(tmp_path / "one", clips=3, size=SIZE, frames=4, fps=2, progress=False)
+    two = build(tmp_path / "two", clips=3, size=SIZE, frames=4, fps=2, progress=False,
+                mc_per_clip=2)
+    assert two["items"]["mc"] == 2 * one["items"]["mc"] > 0
+    assert len(read_items(tmp_path / "two" / "items_mc.jsonl")) == two["items"]["mc"]
+    # every multiple-choice item is an SFT chain: the extra ones are trained on
+    assert two["items"]["sft"] - one["items"]["sft"] == one["items"]["mc"]
     with pytest.raises(ValueError, match="mc_per_clip must be at least 1, got 0"):
         build(tmp_path, clips=1, mc_per_clip=0, progress=False)
-    with pytest.raises(DemoError, match="DataSection.mc_per_clip: at least 1, got 0"):
-        config_from_dict({"data": {"mc_per_clip": 0}})
+    with pytest.raises(DemoError, match=r"^mine.yaml: data.mc_per_clip: at least 1, got 0$"):
+        config_from_dict({"data": {"mc_per_clip": 0}}, "mine.yaml")
+    with pytest.raises(DemoError, match=r"^--set data.mc_per_clip=0: data.mc_per_clip: at least"):
+        config_with(load_preset("ci"), ["data.mc_per_clip=0"])
 
 
 def test_short_chain_by_hand():

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Download the wheels of one carry set (maintainers/device/<set>.txt) for the GPU machine
 # (CPython 3.12, x86-64 manylinux) into .whl/<set>/, split into chunks of at most CHUNK_MIB
-# (default 57: a call carries the working tree too, ~5 MiB with the shipped models; CHUNK_BYTES overrides) so that every device call carries <= 64 MiB. Pure-Python sdists are built into
+# (default 58: a call carries the working tree too, ~5 MiB with the shipped models; CHUNK_BYTES overrides) so that every device call carries <= 64 MiB. Pure-Python sdists are built into
 # wheels here. Prints the chunk folders to name in `carry`, one call each.
 #   bash maintainers/device/prepare.sh sft
 # A set file holds one `name==version` a line, `-r other.txt` to include another set, and
@@ -13,7 +13,7 @@ SET=${1:?usage: prepare.sh SET  (a maintainers/device/SET.txt)}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LIST=${LIST:-$ROOT/maintainers/device/$SET.txt}
 DEST=${DEST:-$ROOT/.whl/$SET}
-CHUNK_MIB=${CHUNK_MIB:-57}
+CHUNK_MIB=${CHUNK_MIB:-58}
 CHUNK_BYTES=${CHUNK_BYTES:-$((CHUNK_MIB << 20))}
 PY=${PY:-python3}
 [[ -f $LIST ]] || { echo "no carry set $LIST" >&2; exit 2; }

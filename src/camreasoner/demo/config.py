@@ -124,7 +124,7 @@ class DataSection(_Section):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.mc_per_clip < 1:
-            raise DemoError(f"DataSection.mc_per_clip: at least 1, got {self.mc_per_clip}")
+            raise DemoError(f"data.mc_per_clip: at least 1, got {self.mc_per_clip}")
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,10 @@ def _build(cls: type, raw: Any, source: str, prefix: str = "") -> Any:
             kwargs[key] = _check(value, tp)
         except _Bad as e:
             raise DemoError(f"{source}: {prefix}{key}: {e}") from None
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except DemoError as e:  # a range a section checks itself (DataSection.__post_init__)
+        raise DemoError(f"{source}: {e}") from None
 
 
 def config_from_dict(raw: Any, source: str = "config") -> DemoConfig:
@@ -359,7 +362,10 @@ def config_with(cfg: DemoConfig, assignments: Iterable[str]) -> DemoConfig:
             value = _check(value, tp)
         except _Bad as e:
             raise DemoError(f"--set {a}: {key}: {e}") from None
-        cfg = _replaced(cfg, path, value)
+        try:
+            cfg = _replaced(cfg, path, value)
+        except DemoError as e:
+            raise DemoError(f"--set {a}: {e}") from None
     return cfg
 
 

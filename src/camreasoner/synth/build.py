@@ -261,7 +261,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
     summary = {
         "clips": clips, "seed": seed, "size": size, "frames": frames, "fps": fps,
-        "chain_style": chain_style,
+        "chain_style": chain_style, "mc_per_clip": mc_per_clip,
         "motions": dict(Counter(r["motion"] for r in records)),
         "speeds": dict(Counter(r["speed"] for r in records)),
         "items": {"binary": len(binary), "mc": len(mc), "vqa": len(vqa), "sft": len(train)},
