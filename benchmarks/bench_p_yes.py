@@ -1,6 +1,6 @@
 """What p_yes costs in each evaluation backend: the same requests with p_yes off and on, one run.
 
-    python benchmarks/bench_p_yes.py --work-dir /tmp/q7b [--items 64] [--new-tokens 256]
+    python benchmarks/bench_p_yes.py --work-dir /tmp/q7b [--items 64] [--new-tokens 256] [--p-yes off,letters]
 
 A random Qwen2.5-VL-7B-shaped model (benchmarks/_qwen7b.py, built into ``--work-dir`` when
 missing) on ``--items`` 8 s clips at 448x252 in the seed's evaluation input (1 fps frames as
@@ -13,7 +13,8 @@ response, so its responses are left free. Arms per backend: ``off`` (generation 
 `eval run` computes it: transformers reads it from the generation's own logits at the answer
 position, falling back to a second pass when the response has no answer tag; vLLM scores all
 answer positions in one batched pass, which reuses the prompts' cached prefix). Printed: seconds
-per arm, the overhead of ``letters`` over ``off``, and how p_yes was obtained.
+per arm, the overhead of ``letters`` over ``off``, how p_yes was obtained, and vLLM's speed
+over transformers per arm (``--p-yes letters`` alone: the engines compared with p_yes on).
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=256)
     ap.add_argument("--hf-batch", type=int, default=32)
     ap.add_argument("--backends", default="hf,vllm")
+    ap.add_argument("--p-yes", default="off,letters",
+                    help="arms per backend: off (generation only), letters (p_yes as eval run "
+                         "computes it); 'letters' alone compares the engines with p_yes on")
     ap.add_argument("--out-json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -156,9 +160,12 @@ def main() -> None:
     if not (model / "config.json").is_file():
         build_model(work, in_tokenizer=True, min_pixels=PROCESSOR_MIN_PIXELS,
                     max_pixels=PROCESSOR_MAX_PIXELS, name=model.name)
+    modes = [m for m in args.p_yes.split(",") if m]
+    if set(modes) - {"off", "letters"}:
+        ap.error(f"--p-yes: choose from off, letters; got {args.p_yes!r}")
     table = {}
     for backend in args.backends.split(","):
-        for p_yes in ("off", "letters"):
+        for p_yes in modes:
             t = time.monotonic()
             r = subprocess.run([sys.executable, __file__, "--work-dir", str(work), "--items",
                                 str(args.items), "--new-tokens", str(args.new_tokens),
@@ -170,6 +177,8 @@ def main() -> None:
             res = json.loads((work / f"pyes_{backend}_{p_yes}.json").read_text())
             res["wall_s"] = round(time.monotonic() - t, 1)
             table[f"{backend}:{p_yes}"] = res
+            if args.out_json:  # after every arm: a run cut short keeps what it measured
+                Path(args.out_json).write_text(json.dumps(table, indent=2) + "\n")
     print(f"| backend | p_yes | seconds | overhead | items with <answer> | p_yes from the "
           f"generation | extra passes |  ({args.items} items x {args.new_tokens} tokens)")
     print("|---|---|---|---|---|---|---|")
@@ -179,8 +188,11 @@ def main() -> None:
         over = f"{100 * (res['seconds'] / off - 1):+.1f}%" if off and p_yes != "off" else "-"
         print(f"| {backend} | {p_yes} | {res['seconds']:.1f} | {over} | {res['with_answer_tag']} "
               f"| {res['p_yes_from_generation']} | {res['p_yes_extra_passes']} |")
-    if args.out_json:
-        Path(args.out_json).write_text(json.dumps(table, indent=2) + "\n")
+    for p_yes in modes:
+        hf, vl = table.get(f"hf:{p_yes}"), table.get(f"vllm:{p_yes}")
+        if hf and vl:
+            print(f"p_yes {p_yes}: vLLM {hf['seconds'] / vl['seconds']:.2f}x as fast as "
+                  f"transformers ({vl['seconds']:.1f} vs {hf['seconds']:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ O-T-A conversation of ~400 text tokens. Each arm runs in its own process (the GP
 
 Per arm: median step time over ``--steps`` steps after ``--warmup``, tokens/s (tokens in the
 batch / step time), MFU against 798 TFLOP/s (the bf16 GEMM rate measured on an H100) with
-model FLOPs counted as below, and peak allocated GPU memory.
+model FLOPs counted as below, and peak allocated GPU memory; for lf arms also the step split at
+HF Trainer's callbacks (forward + backward + clip, optimizer, the rest) and, with
+``--profile``, one more step's CUDA kernels (GPU busy vs wall time, time by kernel class).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ RECIPES = {"7b": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_full_sft_ca
            "7b_lora": ROOT / "LLaMA-Factory" / "recipes" / "qwen2_5_vl_7b_lora_sft.yaml"}
 SHAPE = {"7b": "7b", "3b": "3b", "7b_lora": "7b"}  # --size -> benchmarks/_qwen7b.py shape
 PEAK_TFLOPS = 798.0
+# an LF arm's optimizer step, between HF Trainer's callbacks: step begin -> pre-optimizer (every
+# micro-batch's forward and backward, then the gradient clip) -> optimizer step -> step end
+# (scheduler, zero_grad)
+PHASES = ("fwd_bwd_clip", "optimizer", "rest")
 FRAMES, WIDTH, HEIGHT, FPS = 32, 448, 252, 2
 
 # The recipe's training keys as the seed had them: every "lf" arm starts from these, so the arms
@@ -94,6 +100,27 @@ ARMS = {
     "lf3b_liger_bs32_compile": {"kind": "lf", "recipe_defaults": True,
                                 "enable_liger_kernel": True, "per_device_train_batch_size": 32,
                                 "torch_compile": True},
+    # where the best arm's step goes, and what amortises or trims it (issue #20, 2026-12-03):
+    # accumulation (one clip + AdamW step per 4 micro-batches), AdamW on bf16 weights without
+    # fp32 master copies (LF's pure_bf16, a different numeric recipe), non-reentrant checkpointing
+    "lf3b_liger_bs16_ga4": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                            "per_device_train_batch_size": 16, "gradient_accumulation_steps": 4},
+    "lf3b_liger_bs16_pure_bf16": {"kind": "lf", "recipe_defaults": True,
+                                  "enable_liger_kernel": True, "per_device_train_batch_size": 16,
+                                  "pure_bf16": True},
+    "lf3b_liger_bs16_noreentrant": {"kind": "lf", "recipe_defaults": True,
+                                    "enable_liger_kernel": True,
+                                    "per_device_train_batch_size": 16, "use_reentrant_gc": False},
+    # the vision tower's windows attended in one call per length (camreasoner.qwen_vision_attention,
+    # as run_sft.sh's launcher and the transformers eval backend do), not one call per window
+    "lf3b_liger_bs16_vitbatch": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                                 "per_device_train_batch_size": 16, "vision_windows": "batched"},
+    "lf3b_liger_bs16_pure_bf16_vitbatch": {"kind": "lf", "recipe_defaults": True,
+                                           "enable_liger_kernel": True,
+                                           "per_device_train_batch_size": 16, "pure_bf16": True,
+                                           "vision_windows": "batched"},
+    "lf3b_liger_bs32_vitbatch": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
+                                 "per_device_train_batch_size": 32, "vision_windows": "batched"},
     "lf3b_pack": {"kind": "lf", "recipe_defaults": True, "packing": True, "neat_packing": True,
                   "cutoff_len": 16384, "per_device_train_batch_size": 1},
     "lf3b_liger_pack": {"kind": "lf", "recipe_defaults": True, "enable_liger_kernel": True,
@@ -187,6 +214,68 @@ def write_inputs(work: Path, rows: int) -> dict:
 
 # ----------------------------------------------------------------------------- arms (child side)
 
+# Kernel classes of a profiled step, by the first pattern a CUDA kernel's name matches.
+KERNEL_CLASSES = (
+    ("gemm", ("gemm", "nvjet", "cutlass", "cublas", "xmma", "wgmma")),
+    ("attention", ("flash", "fmha", "attention", "sdpa")),
+    ("optimizer", ("adam", "multi_tensor")),
+    ("copy", ("memcpy", "memset", "copy")),
+    ("aten elementwise/reduce", ("at::native",)),
+    ("triton (liger)", ("kernel", "triton", "liger")),  # Triton's names: _rms_norm_forward_kernel
+    ("other", ("",)),
+)
+
+
+def kernel_class(name: str) -> str:
+    low = name.lower()
+    return next(cls for cls, pats in KERNEL_CLASSES if any(p in low for p in pats))
+
+
+def summarize_kernels(kernels: list[tuple[str, float, float]], wall_s: float, top: int = 20) -> dict:
+    """A profiled step's GPU time from its kernels, (name, start_us, end_us) each: the summed
+    kernel time by class, the time the GPU was busy at all (the union of the intervals, so
+    overlapping streams count once) against the step's wall time, and the ``top`` kernels."""
+    by_class: dict[str, float] = {}
+    by_name: dict[str, list[float]] = {}
+    for name, start, end in kernels:
+        us = end - start
+        by_class[kernel_class(name)] = by_class.get(kernel_class(name), 0.0) + us
+        entry = by_name.setdefault(name, [0.0, 0])
+        entry[0] += us
+        entry[1] += 1
+    busy, last = 0.0, float("-inf")
+    for start, end in sorted((s, e) for _, s, e in kernels):
+        if end > last:
+            busy += end - max(start, last)
+            last = end
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:top]
+    return {"wall_s": wall_s, "gpu_busy_s": busy / 1e6,
+            "gpu_idle_fraction": max(0.0, 1 - busy / 1e6 / wall_s) if wall_s > 0 else 0.0,
+            "kernel_s_by_class": {k: v / 1e6 for k, v in sorted(by_class.items(), key=lambda kv: -kv[1])},
+            "top_kernels": [[n[:120], us / 1e6, calls] for n, (us, calls) in ranked]}
+
+
+def _start_profiler():
+    import torch
+
+    prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA])
+    prof.__enter__()
+    return prof
+
+
+def _stop_profiler(prof, wall_s: float) -> dict:
+    import torch
+
+    try:  # a profiler that cannot report must not cost the arm its timings
+        prof.__exit__(None, None, None)
+        kernels = [(e.name, e.time_range.start, e.time_range.end) for e in prof.events()
+                   if e.device_type == torch.autograd.DeviceType.CUDA]
+    except (RuntimeError, AttributeError) as e:
+        log.warning("the profiler did not report: %s", e)
+        return {"error": f"{type(e).__name__}: {e}"}
+    return summarize_kernels(kernels, wall_s)
+
+
 
 def _sync_time() -> float:
     import torch
@@ -244,7 +333,7 @@ def run_plain(model_dir: Path, work: Path, arm: dict, steps: int, warmup: int) -
 
 
 def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup: int,
-           extra: dict, out: Path, size: str = "7b") -> None:
+           extra: dict, out: Path, size: str = "7b", profile: bool = False) -> None:
     """Writes the result to ``out`` and exits the process at the end of training."""
     import yaml
     from llamafactory.train.tuner import run_exp
@@ -252,19 +341,25 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
 
     recipe = yaml.safe_load(RECIPES[size].read_text())
     recipe.pop("deepspeed")
-    overrides = {k: v for k, v in arm.items() if k not in ("kind", "recipe_defaults")}
+    overrides = {k: v for k, v in arm.items() if k not in ("kind", "recipe_defaults", "vision_windows")}
+    if arm.get("vision_windows") == "batched":
+        from camreasoner.qwen_vision_attention import batch_vision_windows
+
+        batch_vision_windows()
     base = {} if arm.get("recipe_defaults") else SEED_SETTINGS
     lf_args = {**recipe, "model_name_or_path": str(model_dir), "dataset": "bench",
             "dataset_dir": str(work / "data"), "media_dir": str(work / "data"),
             "output_dir": str(work / f"out_{name}"), "overwrite_output_dir": True,
-            "max_steps": warmup + steps, "save_strategy": "no", "logging_steps": 1,
+            # one more step when profiling: profiled, not timed
+            "max_steps": warmup + steps + (1 if profile else 0), "save_strategy": "no", "logging_steps": 1,
             "plot_loss": False, "report_to": "none", "warmup_steps": 0, "warmup_ratio": 0.0,
             # the 7B's AdamW state (66 GB) does not fit one GPU beside the model: SGD there
             **({"optim": "sgd"} if size == "7b" else {}),  # LoRA (7b_lora): AdamW fits
             "gradient_accumulation_steps": 1, "preprocessing_num_workers": 8,
             "dataloader_num_workers": 4, **base, **overrides, **extra}
     train_vision = not lf_args.get("freeze_vision_tower", True)
-    result: dict = {"times": []}
+    result: dict = {"times": [], "phases": []}
+    ga = int(lf_args.get("gradient_accumulation_steps", 1))
 
     class StepTimer(TrainerCallback):
         def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
@@ -276,10 +371,23 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
             self.t0 = None
 
         def on_step_begin(self, args, state, control, **kw):
+            if profile and state.global_step == warmup + steps:  # one extra step, untimed
+                self.prof = _start_profiler()
             self.t0 = _sync_time()
 
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            self.t1 = _sync_time()  # forward + backward of every micro-batch, and the clip
+
+        def on_optimizer_step(self, args, state, control, **kw):
+            self.t2 = _sync_time()
+
         def on_step_end(self, args, state, control, **kw):
-            result["times"].append(_sync_time() - self.t0)
+            t3 = _sync_time()
+            if profile and state.global_step == warmup + steps + 1:
+                result["profile"] = _stop_profiler(self.prof, t3 - self.t0)
+                return
+            result["times"].append(t3 - self.t0)
+            result["phases"].append([self.t1 - self.t0, self.t2 - self.t1, t3 - self.t2])
 
         def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
@@ -288,9 +396,15 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
         def on_train_end(self, args, state, control, **kw):
             # LF saves the final model after training (16.6 GB here): not part of a step, and
             # more disk than the GPU machine spares; report and leave before it starts.
-            bs = int(args.per_device_train_batch_size)
+            bs = int(args.per_device_train_batch_size) * ga  # samples an optimizer step
             result["times"] = result["times"][warmup:]
+            result["phases"] = result["phases"][warmup:]
+            import torch
+
+            dtypes = {str(p.dtype) for p in kw["model"].parameters() if p.requires_grad}
             result.update(samples_per_step=bs, tokens_per_step=bs * result.pop("tokens_per_sample"),
+                          optim=str(args.optim), trainable_dtypes=sorted(dtypes),
+                          torch=torch.__version__,
                           train_vision=train_vision,
                           lora_rank=int(lf_args.get("lora_rank", 0))
                           if lf_args.get("finetuning_type") == "lora" else 0,
@@ -303,12 +417,12 @@ def run_lf(model_dir: Path, work: Path, name: str, arm: dict, steps: int, warmup
 
 
 def child(name: str, model_dir: Path, work: Path, steps: int, warmup: int, out: Path,
-          extra: dict, size: str = "7b") -> None:
+          extra: dict, size: str = "7b", profile: bool = False) -> None:
     arm = ARMS[name]
     if arm["kind"] == "plain":
         out.write_text(json.dumps(run_plain(model_dir, work, arm, steps, warmup)))
     else:
-        run_lf(model_dir, work, name, arm, steps, warmup, extra, out, size)
+        run_lf(model_dir, work, name, arm, steps, warmup, extra, out, size, profile)
 
 
 # ----------------------------------------------------------------------------- parent
@@ -327,6 +441,9 @@ def main() -> None:
     ap.add_argument("--size", choices=tuple(RECIPES), default="7b",
                     help="model shape and recipe: 7b (ours, SGD), 3b (the seed's, AdamW) or "
                          "7b_lora (our LoRA recipe, AdamW)")
+    ap.add_argument("--profile", action="store_true",
+                    help="lf arms: profile one more step after the timed ones (CUDA kernels: "
+                         "time by class, GPU idle share, the top kernels) into the JSON")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -337,7 +454,7 @@ def main() -> None:
     extra = {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     if args.child:
         child(args.child, model_dir, work, args.steps, args.warmup, work / f"{args.child}.json",
-              extra, args.size)
+              extra, args.size, args.profile)
         return
 
     import torch
@@ -348,7 +465,8 @@ def main() -> None:
     if unknown:
         ap.error(f"unknown arm(s) {sorted(unknown)}; choose from {list(ARMS)}")
     t0 = time.perf_counter()
-    rows = max(ARMS[n].get("per_device_train_batch_size", 1) for n in names) * (args.steps + args.warmup)
+    rows = max(ARMS[n].get("per_device_train_batch_size", 1) * ARMS[n].get("gradient_accumulation_steps", 1)
+               for n in names) * (args.steps + args.warmup + 1)  # + the profiled step
     conv = write_inputs(work, rows)
     (work / "conv.json").write_text(json.dumps(conv))
     _, n_params = build_model(work, args.layers, name=model_dir.name, size=SHAPE[args.size])
@@ -363,7 +481,7 @@ def main() -> None:
         t = time.perf_counter()
         cmd = [sys.executable, __file__, "--child", name, "--work", str(work),
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--size", args.size,
-               *(f"--set={kv}" for kv in args.set)]
+               *(f"--set={kv}" for kv in args.set), *(["--profile"] if args.profile else [])]
         env = {**os.environ, "DISABLE_VERSION_CHECK": "1", "TOKENIZERS_PARALLELISM": "false"}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         out = work / f"{name}.json"
@@ -381,6 +499,9 @@ def main() -> None:
                                                           res.get("lora_rank", 0))
             res.update(step_s=step, tokens_per_s=res["tokens_per_step"] / step,
                        mfu=flops / step / (PEAK_TFLOPS * 1e12))
+            if res.get("phases"):  # medians of each phase over the timed steps
+                res["phase_s"] = dict(zip(PHASES, (statistics.median(col)
+                                                   for col in zip(*res["phases"]))))
             results[name] = res
             log.info("arm %-18s %.0f tokens/s, MFU %.1f%%, peak %.1f GiB (%.0fs)", name,
                      res["tokens_per_s"], 100 * res["mfu"], res["peak_gib"], time.perf_counter() - t)
@@ -402,6 +523,23 @@ def main() -> None:
         print(f"| {name} | {settings} | {res['tokens_per_step']} | {res['step_s']:.3f} | "
               f"{res['tokens_per_s']:.0f} | {100 * res['mfu']:.1f}% | {res['peak_gib']:.1f} | "
               f"{res.get('loss', float('nan')):.3f} |")
+    phased = {n: r for n, r in results.items() if r.get("phase_s")}
+    if phased:
+        print("\n| arm | " + " | ".join(f"{p} s" for p in PHASES) + " | optim | trainable dtypes |")
+        print("|---|" + "---|" * (len(PHASES) + 2))
+        for name, res in phased.items():
+            print(f"| {name} | " + " | ".join(f"{res['phase_s'][p]:.3f}" for p in PHASES)
+                  + f" | {res.get('optim', '-')} | {', '.join(res.get('trainable_dtypes', []))} |")
+    for name, res in results.items():
+        prof = res.get("profile")
+        if prof and "error" in prof:
+            print(f"\n{name}: profile failed: {prof['error']}")
+        elif prof:
+            print(f"\n{name}, one profiled step: wall {prof['wall_s']:.3f} s, GPU busy "
+                  f"{prof['gpu_busy_s']:.3f} s (idle {100 * prof['gpu_idle_fraction']:.0f}%); kernel s "
+                  "by class: " + ", ".join(f"{k} {v:.3f}" for k, v in prof["kernel_s_by_class"].items()))
+            for kname, sec, calls in prof["top_kernels"][:8]:
+                print(f"    {sec:.3f} s  {calls:5d} x  {kname[:90]}")
     ok = {n: r for n, r in results.items() if "error" not in r}
     if "plain" in ok:
         best = max((n for n in ok if n.startswith("lf")), key=lambda n: ok[n]["tokens_per_s"],

@@ -1,6 +1,7 @@
 """The package's layers, held by reading every import of every module (function-level ones too).
 
-    core    taxonomy, prompts, answers, vision, qwen_positions, protocols, tables, rewards, errors: our concepts, which
+    core    taxonomy, prompts, answers, vision, qwen_positions, qwen_vision_attention, protocols, tables,
+            rewards, errors: our concepts (and the two patches of the pinned transformers), which
             every stage shares so train and eval cannot drift; import only the core
     media   reading, sampling, caching and writing clips; imports only the core
     data    the item schema, readers, converters, checks, downloads; imports the core and media
@@ -20,7 +21,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "src" / "camreasoner"
 # __init__ holds the version alone
 CORE = {"taxonomy", "prompts", "answers", "vision", "protocols", "tables", "rewards", "errors",
-        "qwen_positions", "__init__"}
+        "qwen_positions", "qwen_vision_attention", "__init__"}
 STAGES = {"sft", "lf_cli", "rl", "eval", "synth", "baseline", "dev"}
 APP = {"cli", "demo", "__main__"}
 

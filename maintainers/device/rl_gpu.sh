@@ -88,12 +88,13 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
                 --out-json "$OUT/frames7b.json" ;;
         pyes7b)  # issue #20: p_yes off vs on, both backends, the same 7B-shaped model
             step pyes7b python3 benchmarks/bench_p_yes.py --work-dir "$WORK/q7b" \
-                --items "${PYES_ITEMS:-64}" --new-tokens "${PYES_TOKENS:-256}" \
+                --items "${PYES_ITEMS:-64}" --new-tokens "${PYES_TOKENS:-256}" --p-yes "${PYES_ARMS:-off,letters}" \
                 --out-json "$OUT/pyes7b.json" ;;
         sft3b)  # issue #20: the seed's 3B full SFT recipe with AdamW, and what LF offers
             step sft3b python3 benchmarks/bench_sft_throughput.py --size 3b \
                 --arms "${SFT3B_ARMS:-lf3b_seed,lf3b_liger,lf3b_liger_bs8,lf3b_liger_bs16}" \
-                --steps 6 --warmup 2 --work "$WORK/sft3b" --out-json "$OUT/sft3b.json" ;;
+                --steps 6 --warmup 2 --work "$WORK/sft3b" --out-json "$OUT/sft3b.json" \
+                ${SFT3B_PROFILE:+--profile} ;;
         grpo3b)  # issue #20: verl GRPO, the 3B recipe in the seed protocol, on one GPU
             step grpo3b python3 benchmarks/bench_grpo_3b.py --work-dir "$WORK/grpo3b" \
                 --steps "${GRPO3B_STEPS:-3}" --prompts "${GRPO3B_PROMPTS:-4}" --clip-seconds "${GRPO3B_CLIP_S:-20}" \

@@ -160,8 +160,10 @@ class HFBackend:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         from camreasoner.qwen_positions import fix_video_positions
+        from camreasoner.qwen_vision_attention import batch_vision_windows
 
         fix_video_positions()  # the installed transformers' video positions are wrong
+        batch_vision_windows()  # one attention call per window length, not per window
         self.p_yes_method = _check_p_yes(p_yes)
         self.frames_mode = _check_vision_mode(vision_mode)
         if device == "auto":
