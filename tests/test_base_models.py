@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 
 import pytest
@@ -42,23 +43,22 @@ def test_motion_captioner_is_the_shape_its_readme_states():
     assert "1.9M" in (path / "README.md").read_text()
 
 
-def test_the_experiment_file_starting_from_the_shipped_base_is_a_valid_demo_config():
-    """maintainers/experiments/cpu_base.yaml, read by the parser the demo uses: it names the
-    shipped base, and its model section is that base's shape (built if base_model is emptied)."""
+def test_the_default_demo_starts_from_the_shipped_base():
+    """The cpu preset (the schema's defaults) names the shipped base and SFTs it with the
+    pre-trained base's recipe, which keeps the vision tower the base learnt."""
     from pathlib import Path
 
-    from camreasoner.demo import load_preset
+    import yaml
 
-    path = Path(__file__).resolve().parents[1] / "maintainers" / "experiments" / "cpu_base.yaml"
-    assert path.read_text().startswith("# Launch: camreasoner demo --preset-file "
-                                       "maintainers/experiments/cpu_base.yaml ")
-    cfg = load_preset(path)
-    assert cfg.base_model == "motion_captioner" and cfg.data.size == 112
-    text = json.loads((base_model_path("motion_captioner") / "config.json").read_text())["text_config"]
-    assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.model.num_heads,
-            cfg.model.num_kv_heads, cfg.model.intermediate_size) == (
-        text["hidden_size"], text["num_hidden_layers"], text["num_attention_heads"],
-        text["num_key_value_heads"], text["intermediate_size"])
+    from camreasoner.demo import DemoConfig, load_preset
+
+    cfg = load_preset("cpu")
+    assert cfg == DemoConfig() and cfg.base_model == "motion_captioner"
+    assert base_model_path(cfg.base_model).is_dir()
+    recipe = Path(__file__).resolve().parents[1] / "LLaMA-Factory" / "recipes" / f"{cfg.sft.recipe}.yaml"
+    assert yaml.safe_load(recipe.read_text())["freeze_vision_tower"] is True
+    # the clips are the size the base was trained on (its README's rebuild command)
+    assert f"--size {cfg.data.size}" in (base_model_path(cfg.base_model) / "README.md").read_text()
 
 
 @pytest.mark.slow
@@ -95,16 +95,23 @@ def test_motion_captioner_describes_the_motion_of_clips_it_never_saw(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_starts_from_the_base_it_names(tmp_path):
+def test_demo_starts_from_the_base_it_names(tmp_path, caplog):
     from camreasoner.demo import config_with, load_preset, run_demo
     from camreasoner.demo.config import DemoError
 
     cfg = config_with(load_preset("ci"), ["base_model=motion_captioner"])
-    out = run_demo(tmp_path / "demo", cfg, until="model")
+    with caplog.at_level(logging.WARNING, logger="camreasoner.demo.run"):
+        out = run_demo(tmp_path / "demo", cfg, until="model")
+    assert not caplog.records  # the ci preset's model section is the schema's: nothing unread
     model = json.loads((out / "model" / ".done").read_text())  # the stage's result
     assert model["parameters"] == 1_884_544
     assert (tmp_path / "demo" / "model" / "motion_captioner" / "model.safetensors").read_bytes() == \
         (base_model_path("motion_captioner") / "model.safetensors").read_bytes()
+    # a model section changed beside a base is not read: the log says so
+    wider = config_with(cfg, ["model.hidden_size=96"])
+    with caplog.at_level(logging.WARNING, logger="camreasoner.demo.run"):
+        run_demo(tmp_path / "wider", wider, until="model")
+    assert any("model section not used" in r.getMessage() for r in caplog.records)
     # a name that is neither shipped nor a folder: one error naming it, before any work
     bad = config_with(load_preset("ci"), ["base_model=motion_bsae"])
     with pytest.raises(DemoError, match="^base_model: base model 'motion_bsae': no config.json"):

@@ -53,17 +53,20 @@ def test_every_preset_file_loads_and_opens_with_its_launch_command():
 def test_default_presets_carry_no_experiment_only_keys():
     experiment = set(experiment_keys())
     assert experiment == {"sft.caption_epochs", "sft.caption_target", "sft.overrides",
-                          "base_model", "data.mc_per_clip"}
+                          "data.mc_per_clip"}
     for name in ("cpu", "ci"):
         assert not experiment & set(flatten(read_preset(name))), name
     # the schema keeps them, at values that change nothing: no caption phase, no LF overrides
     default = DemoConfig()
     assert default.sft.caption_epochs == 0 and default.sft.overrides == ()
     # every other key is written out in every shipped preset, so a file reads as the whole run
-    # (an experiment's file, maintainers/experiments/, also writes the experiment keys it sets)
+    # (a file of one's own may also set the experiment keys),
+    # but for the model section where a base brings the model: it would go unread
     everything = set(flatten(dataclasses.asdict(default)))
+    model_keys = {k for k in everything if k.startswith("model.")}
     for name in PRESET_NAMES:
-        assert set(flatten(read_preset(name))) - experiment == everything - experiment, name
+        want = everything - experiment - (model_keys if load_preset(name).base_model else set())
+        assert set(flatten(read_preset(name))) - experiment == want, name
     assert load_preset("cpu") == default  # the schema's defaults are the cpu preset's
 
 
@@ -89,13 +92,22 @@ _OLD_DEFAULTS = {
     # added since (issue #19): short chains on the CPU presets; the GPU presets keep the full ones.
     # Changed since (issue #19): data.fps 4 -> 2 (camreasoner.vision.TINY_VISION says why)
     "data.chain_style": "short",
-    # added since (issue #19), experiment knobs off by default: start from a shipped base,
-    # several multiple-choice chains a training clip
-    "base_model": "", "data.mc_per_clip": 1}
+    # added since (issue #19), an experiment knob off by default: several multiple-choice
+    # chains a training clip
+    "base_model": "", "data.mc_per_clip": 1,
+    # added since (issue #19): how the multiple-choice options are chosen, as they were
+    "data.mc_options": "drawn"}
+# Changed since (issue #19): the cpu preset (the defaults) starts from the shipped captioner,
+# with its clips' size, more of them, and a pre-trained base's SFT recipe and RL rate; the other
+# presets keep their random model (base_model "").
+_CPU_FROM_THE_CAPTIONER = {
+    "base_model": "motion_captioner", "data.train_clips": 800, "data.test_clips": 48,
+    "data.size": 112, "sft.recipe": "tiny_cpu_base_sft", "sft.epochs": 3.0,
+    "rl.learning_rate": 5e-5, "eval.batch": 16, "data.mc_options": "fixed"}
 _OLD_CHANGES = {
-    "cpu": {},
+    "cpu": _CPU_FROM_THE_CAPTIONER,
     "ci": {"data.train_clips": 12, "data.test_clips": 6, "sft.epochs": 2.0, "rl.steps": 2,
-           "eval.max_new_tokens": 48},
+           "eval.max_new_tokens": 48, "data.mc_options": "fixed"},
     "gpu": {"data.train_clips": 3000, "data.test_clips": 32, "data.size": 112, "sft.epochs": 3.0,
             "rl.steps": 12, "rl.generations": 8, "rl.prompts": 4, "rl.learning_rate": 2e-5,
             "rl.completion_tokens": 384, "eval.max_new_tokens": 384,
@@ -296,11 +308,13 @@ def test_reduced_demo_runs_every_stage_end_to_end_and_resumes(tmp_path):
     assert list(summary) == ["data", "model", "sft", "rl", "eval", "report"]
     assert summary["rl"]["steps"] == 2 and summary["rl"]["backend"] == "trl"
     assert _param_claim(summary["model"]["parameters"]) in preset_summary("ci")
-    assert set(summary["eval"]) >= {"base", "sft", "rl", "geometric"}
-    # the models learnt our prompt: evaluated under our protocol, answers read strictly
-    for name in ("base", "sft", "rl"):
+    assert list(summary["eval"]) == ["base", "sft", "rl", "rl_frames", "geometric", "seconds"]
+    # the models learnt our prompt: evaluated under our protocol, answers read strictly; the
+    # three models on SFT's input (videos), RL also on the frames TRL trained it on
+    for name in ("base", "sft", "rl", "rl_frames"):
         run_cfg = json.loads((out / "eval" / name / "config.json").read_text())
         assert run_cfg["protocol"] == "camreasoner" and run_cfg["prompt"] == "camreasoner"
+        assert run_cfg["vision"]["mode"] == ("frames" if name == "rl_frames" else "video")
         metrics = json.loads((out / "eval" / name / "metrics.json").read_text())
         assert metrics["config"]["answer_reading"] == "strict"
     # each run's clip permutation test: p of its answers under clips shuffled, in (0, 1]

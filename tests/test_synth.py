@@ -254,6 +254,62 @@ def test_mc_per_clip_redraws_the_options_and_keeps_the_first(synth_set):
     assert moved >= len(records) * 0.8, moved
 
 
+def test_fixed_options_keep_a_movement_at_its_letter(synth_set):
+    """mc_options "fixed": the sixteen options of every single-movement clip are one list in one
+    order (the taxonomy's: A dolly in ... N zoom out, O static, P shaking), so each movement has
+    one letter; a compound clip adds its own description as Q."""
+    from camreasoner.synth.build import _motion_of, describe_motion, fixed_mc_texts, items_for_clip
+    from camreasoner.taxonomy import Motion
+
+    assert len(fixed_mc_texts()) == 16 and fixed_mc_texts()[:2] == ("dollies in", "dollies out")
+    assert fixed_mc_texts()[-2:] == ("static (no camera motion)", "shaking but not moving")
+    records = [json.loads(x) for x in (synth_set / "manifest.jsonl").open()]
+    letter_of: dict[str, set[str]] = {}
+    for rec in records:
+        drawn_binary, drawn = items_for_clip(rec, 7, "short")
+        binary, mc = items_for_clip(rec, 7, "short", mc_options="fixed")
+        assert binary == drawn_binary  # the binary items and their chains do not move
+        assert len(mc) == len(drawn)
+        for it in mc:
+            truth = describe_motion(_motion_of(rec))
+            assert [o.split(". ", 1)[1] for o in it.options] == list(fixed_mc_texts())
+            assert it.options[ord(it.answer) - 65] == f"{it.answer}. {truth}"
+            assert answers.extract_letter(it.extra["response"], it.options) == it.answer
+            letter_of.setdefault(rec["motion"], set()).add(it.answer)
+    assert letter_of["Move_In"] == {"A"} and letter_of["Static"] == {"O"}
+    assert letter_of["Shake"] == {"P"} and letter_of["Zoom_Out"] == {"N"}
+    assert all(len(v) == 1 for v in letter_of.values()), letter_of
+    # a compound movement: the sixteen, then its own description
+    rec = {**records[0], "primitives": ["Move_In", "Pan_Right"], "motion": "Move_In+Pan_Right",
+           "shake": False, "speed": "regular"}
+    _, (it,) = items_for_clip(rec, 7, "short", mc_options="fixed")
+    compound = describe_motion(Motion(("Move_In", "Pan_Right")))
+    assert it.options[16] == f"Q. {compound}" and it.answer == "Q" and len(it.options) == 17
+
+
+def test_mc_options_reach_the_files_and_bad_ones_are_refused(tmp_path):
+    from camreasoner.cli import main
+    from camreasoner.data.schema import read_items
+    from camreasoner.demo.config import DemoError, config_with, load_preset
+    from camreasoner.synth.build import build, fixed_mc_texts
+
+    summary = build(tmp_path / "f", clips=3, size=SIZE, frames=4, fps=2, progress=False,
+                    mc_options="fixed")
+    assert summary["mc_options"] == "fixed"
+    for it in read_items(tmp_path / "f" / "items_mc.jsonl"):
+        assert [o.split(". ", 1)[1] for o in it.options][:16] == list(fixed_mc_texts())
+    with pytest.raises(ValueError, match="unknown mc_options 'fix'; modes: drawn, fixed"):
+        build(tmp_path, clips=1, mc_options="fix", progress=False)
+    with pytest.raises(ValueError, match="mc_per_clip 2: fixed options give one item a clip"):
+        build(tmp_path, clips=1, mc_options="fixed", mc_per_clip=2, progress=False)
+    with pytest.raises(DemoError, match=r"^--set data.mc_options=fix: data.mc_options: 'fix' is"):
+        config_with(load_preset("ci"), ["data.mc_options=fix"])
+    with pytest.raises(DemoError, match=r"data.mc_per_clip: 2 with data.mc_options fixed"):
+        config_with(load_preset("ci"), ["data.mc_options=fixed", "data.mc_per_clip=2"])
+    assert main(["synth", "--out", str(tmp_path / "c"), "--clips", "1", "--mc-options", "fixed",
+                 "--mc-per-clip", "2"]) == 2
+
+
 def test_mc_per_clip_reaches_the_files_and_below_one_is_refused(tmp_path):
     from camreasoner.data.schema import read_items
     from camreasoner.demo.config import DemoError, config_from_dict, config_with, load_preset

@@ -7,7 +7,7 @@
 # checkpoint merged to Hugging Face), eval (`eval run --backend vllm` on the merged model),
 # bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items),
 # bench7b (the same on a random 7B-shaped model), demo_rl / demo (the gpu_video demo's RL stage,
-# then the rest; each call <= 10 minutes), frames7b (issue #17: the seed's 64 frames as images,
+# then the rest; each call <= 10 minutes), demo_gpu (the gpu preset whole, DEMO_ARGS added), frames7b (issue #17: the seed's 64 frames as images,
 # vLLM vs transformers prompt tokens), pyes7b (issue #20: p_yes cost in both backends), sft3b
 # (issue #20: the seed's 3B SFT recipe's throughput), grpo3b (issue #20: verl GRPO at the 3B
 # shape in the seed protocol, benchmarks/bench_grpo_3b.py), lora7b (issue #20: the 7B LoRA
@@ -83,6 +83,11 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
         demo) step demo python3 -m camreasoner demo --preset gpu_video --out "$DEMO"
             [[ -d $DEMO/report ]] && tar czf "$OUT/demo_report.tgz" -C "$DEMO" report \
                 summary.json rl/rewards.json || true ;;
+        demo_gpu)  # issue #19: the gpu preset in one call; DEMO_ARGS: more demo flags (--set ...)
+            # shellcheck disable=SC2086  # DEMO_ARGS: space-separated flags
+            step demo_gpu python3 -m camreasoner demo --preset gpu --out "$WORK/demo_gpu" ${DEMO_ARGS:-}
+            [[ -d $WORK/demo_gpu/report ]] && tar czf "$OUT/demo_gpu_report.tgz" -C "$WORK/demo_gpu" \
+                report summary.json demo_config.json || true ;;
         frames7b)  # issue #17: the seed's 64 frames of 1280x720 as images, vLLM vs transformers
             step frames7b python3 benchmarks/check_frames_engines.py --work-dir "$WORK/q7b" \
                 --out-json "$OUT/frames7b.json" ;;

@@ -251,10 +251,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError(f"--speeds: {unknown or 'none given'}: use {', '.join(SPEED_NAMES)}")
     if args.mc_per_clip < 1:
         raise UserError(f"--mc-per-clip: at least 1, got {args.mc_per_clip}")
+    if args.mc_options == "fixed" and args.mc_per_clip != 1:
+        raise UserError(f"--mc-per-clip {args.mc_per_clip}: with --mc-options fixed a clip has "
+                        "one multiple-choice item")
     summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
                     fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
                     sft_per_clip=args.sft_per_clip, chain_style=args.chain_style,
-                    mc_per_clip=args.mc_per_clip)
+                    mc_per_clip=args.mc_per_clip, mc_options=args.mc_options)
     print(json.dumps(summary["items"]))
     return 0
 
@@ -517,6 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="binary items per clip in sft.json / rl.parquet (plus every MC item)")
     sy.add_argument("--mc-per-clip", type=int, default=1,
                     help="multiple-choice items per clip, the options drawn afresh for each")
+    sy.add_argument("--mc-options", choices=("drawn", "fixed"), default="drawn",
+                    help="multiple-choice options: drawn and shuffled per item, or the same list "
+                         "in one order (a movement keeps its letter)")
     sy.add_argument("--chain-style", choices=CHAIN_STYLES, default="full",
                     help="O-T-A chains of the seed's shape, or the same cues in a few words")
     sy.set_defaults(func=cmd_synth)
@@ -587,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     from camreasoner.demo import DEFAULT_PRESET, PRESET_NAMES, STAGES, preset_summary
 
     m = sub.add_parser(
-        "demo", help="the whole pipeline on synthetic clips and a tiny model built here",
+        "demo", help="the whole pipeline on synthetic clips and a tiny model shipped or built here",
         description="Synthetic clips -> a tiny Qwen2.5-VL -> SFT -> GRPO -> evaluation -> a "
                     "report, stage by stage under --out (a killed run resumes there). The "
                     "settings: a preset (camreasoner/demo/presets/*.yaml), then --set.",

@@ -1,6 +1,7 @@
 """``camreasoner demo``: the whole pipeline on the embedded default, stage by stage.
 
-Synthetic train and test clips -> the tiny model -> SFT with LLaMA-Factory -> GRPO with the
+Synthetic train and test clips -> the tiny model (a shipped pre-trained base, ``base_model``,
+or a random one built here) -> SFT with LLaMA-Factory -> GRPO with the
 preset's ``rl.backend`` (``trl``: the single-node backend, CPU or one GPU; ``verl``: verl + vLLM,
 which needs a GPU and vLLM and is never picked on its own) -> evaluation of base, SFT and RL
 checkpoints (under our protocol, ``camreasoner``) and of the geometric baseline on the held-out

@@ -3,9 +3,10 @@
 A preset file (``presets/<name>.yaml``, or a user's own) holds the sections ``data``, ``model``,
 ``vision``, ``sft``, ``rl``, ``eval`` and the run-level keys ``workers``, ``use_cpu`` and
 ``base_model``; a key it leaves out takes the schema's default (the ``cpu`` preset's value, or
-a neutral one for the experiment-only knobs). ``--set section.key=value`` changes one value
-after the file; both paths check every value against its field's type, and an error names the
-file (or the assignment), the dotted key and the bad value.
+a neutral one for the experiment-only knobs; ``model`` is read only where ``base_model`` is "").
+``--set section.key=value`` changes one value after the file; both paths check every value
+against its field's type, and an error names the file (or the assignment), the dotted key and
+the bad value.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RlBackend = Literal["trl", "verl"]
 EvalBackend = Literal["hf", "vllm"]
 CaptionTarget = Literal["observation", "motion"]
 ChainStyle = Literal["full", "short"]  # camreasoner.synth.ota.CHAIN_STYLES
+McOptions = Literal["drawn", "fixed"]  # camreasoner.synth.build.MC_OPTION_MODES
 
 # The shipped presets, in the order --help lists them (tests check the folder holds these).
 PRESET_NAMES = ("cpu", "ci", "gpu", "gpu_video")
@@ -106,9 +108,9 @@ class _Section:
 class DataSection(_Section):
     """The synthetic clips (camreasoner.synth): how many, their size and sampling."""
 
-    train_clips: int = 48
-    test_clips: int = 24
-    size: int = 96  # pixels a side
+    train_clips: int = 800
+    test_clips: int = 48
+    size: int = 112  # pixels a side (motion_captioner was pre-trained on 112-pixel clips)
     frames: int = 8  # frames a clip, also the vision specs' max_frames
     fps: int = 2  # not more: camreasoner.vision.TINY_VISION says why
     sft_per_clip: int = 2  # binary chains per training clip, beside its multiple-choice ones
@@ -116,6 +118,10 @@ class DataSection(_Section):
     # (the test clips keep one): more practice finding the letter of the option the chain names.
     # An experiment knob: 4 did not teach it (maintainers/experiment-log.md, 2026-12-03)
     mc_per_clip: int = field(default=1, metadata=_EXPERIMENT)
+    # the multiple-choice options, in training and test clips alike
+    # (camreasoner.synth.build.MC_OPTION_MODES): "drawn" and shuffled per item, so the letter
+    # moves, or "fixed": one list in one order, so a movement keeps its letter
+    mc_options: McOptions = "fixed"
     # "short": the O-T-A chains' cues and conclusion in a few words (~30 tokens), for the CPU
     # presets, whose generation budgets (eval 160 tokens, RL 96) cut a full chain before its
     # answer; "full": the chains of the seed's shape (100-330 tokens with the tiny tokenizer)
@@ -125,6 +131,9 @@ class DataSection(_Section):
         super().__post_init__()
         if self.mc_per_clip < 1:
             raise DemoError(f"data.mc_per_clip: at least 1, got {self.mc_per_clip}")
+        if self.mc_options == "fixed" and self.mc_per_clip != 1:
+            raise DemoError(f"data.mc_per_clip: {self.mc_per_clip} with data.mc_options fixed, "
+                            "which gives a clip one multiple-choice item")
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,8 @@ class VisionSection(_Section):
 
 @dataclass(frozen=True)
 class SftSection(_Section):
-    recipe: str = "tiny_cpu_sft"  # a LLaMA-Factory/recipes/ name
-    epochs: float = 5.0
+    recipe: str = "tiny_cpu_base_sft"  # a LLaMA-Factory/recipes/ name
+    epochs: float = 3.0
     # > 0: first SFT on captions for this many epochs, then the O-T-A chains from that
     # checkpoint; 0: the O-T-A chains only
     caption_epochs: float = field(default=0.0, metadata=_EXPERIMENT)
@@ -156,7 +165,7 @@ class RlSection(_Section):
     steps: int = 8
     generations: int = 4  # completions a prompt
     prompts: int = 1  # prompts a step
-    learning_rate: float = 5e-4
+    learning_rate: float = 5e-5
     # The synthetic chains are ~100-330 tokens with the tiny tokenizer (tests/test_demo.py checks
     # the GPU presets hold the longest); the CPU presets cut them to keep CPU time down.
     completion_tokens: int = 96
@@ -166,7 +175,7 @@ class RlSection(_Section):
 class EvalSection(_Section):
     backend: EvalBackend = "hf"  # "vllm" on GPU machines that have it
     max_new_tokens: int = 160
-    batch: int = 8
+    batch: int = 16
     sets: tuple[str, ...] = ("items_binary.jsonl", "items_mc.jsonl")  # test files evaluated
 
 
@@ -175,11 +184,13 @@ class DemoConfig(_Section):
     """Every setting of one demo run; the defaults are the ``cpu`` preset's."""
 
     data: DataSection = field(default_factory=DataSection)
-    model: TinyModelSpec = field(default_factory=TinyModelSpec)  # the tiny Qwen2.5-VL's shape
-    # "": build a random model of ``model``'s shape; a shipped base's name ("motion_captioner",
-    # camreasoner.dev.base_models) or a model folder: start from it (``model`` is then unused;
-    # an experiment knob until a base makes the CPU demo learn: maintainers/experiment-log.md)
-    base_model: str = field(default="", metadata=_EXPERIMENT)
+    # the tiny random Qwen2.5-VL's shape, built where base_model is ""
+    model: TinyModelSpec = field(default_factory=TinyModelSpec)
+    # a shipped base's name (camreasoner.dev.base_models) or a model folder: SFT starts from it
+    # (``model`` is then unused); "": from a random model of ``model``'s shape. The default is
+    # the pre-trained captioner: from a random model the CPU demo's SFT stayed at chance
+    # (maintainers/experiment-log.md, "The cpu preset from the captioner")
+    base_model: str = "motion_captioner"
     vision: VisionSection = field(default_factory=VisionSection)
     sft: SftSection = field(default_factory=SftSection)
     rl: RlSection = field(default_factory=RlSection)

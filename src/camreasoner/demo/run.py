@@ -171,9 +171,9 @@ def stage_data(cfg: DemoConfig, paths: DemoPaths) -> DataResult:
     d = cfg.data
     train = build(paths.train, d.train_clips, seed=0, size=d.size, frames=d.frames, fps=d.fps,
                   workers=cfg.workers, sft_per_clip=d.sft_per_clip, chain_style=d.chain_style,
-                  mc_per_clip=d.mc_per_clip)
+                  mc_per_clip=d.mc_per_clip, mc_options=d.mc_options)
     build(paths.test, d.test_clips, seed=10_000, size=d.size, frames=d.frames, fps=d.fps,
-          workers=cfg.workers, chain_style=d.chain_style)
+          workers=cfg.workers, chain_style=d.chain_style, mc_options=d.mc_options)
     items = [it for name in cfg.eval.sets for it in read_items(paths.test / name)]
     return DataResult(train_items=train["items"], test_items=write_items(paths.eval_items, items))
 
@@ -183,10 +183,14 @@ def stage_model(cfg: DemoConfig, paths: DemoPaths) -> ModelResult:
     tiny random Qwen2.5-VL of ``cfg.model``, built here (no hub access)."""
     if cfg.base_model:
         from camreasoner.dev.base_models import base_model_path, parameter_count
+        from camreasoner.dev.tiny_model import TinyModelSpec
 
         source = base_model_path(cfg.base_model)
         model = paths.stage("model") / source.name
         shutil.copytree(source, model)
+        if cfg.model != TinyModelSpec():  # a changed model section would otherwise pass unseen
+            log.warning("model section not used: SFT starts from base_model %s (set base_model "
+                        "to \"\" to build a random model of that shape)", cfg.base_model)
         return ModelResult(model=str(model), parameters=parameter_count(model))
     from camreasoner.dev.tiny_model import build_tiny_model
 
@@ -286,7 +290,10 @@ def _rl_verl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
 
 def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftResult,
                rl: RlResult) -> EvalResult:
-    """Base, SFT and RL checkpoints and the geometric baseline on the held-out test set."""
+    """Base, SFT and RL checkpoints and the geometric baseline on the held-out test set. The
+    three models see one input, SFT's (so their rows compare models, not inputs); where RL
+    trained on another (TRL's frames beside SFT on videos), RL is also scored on that one, as
+    ``rl_frames``."""
     from camreasoner.baseline.geometric import run_baseline
     from camreasoner.eval.runner import RunConfig, run_eval
     from camreasoner.eval.score import score_files
@@ -295,7 +302,12 @@ def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftRe
     d, specs = paths.stage("eval"), _specs(cfg)
     reading = eval_protocol(PROTOCOL).answer_reading  # "strict": exactly one letter
     models = {"base": (model.model, specs.sft(cfg)), "sft": (sft.model, specs.sft(cfg)),
-              "rl": (rl.model, specs.rl(rl.backend))}
+              "rl": (rl.model, specs.sft(cfg))}
+    if specs.rl(rl.backend) != specs.sft(cfg):
+        # the eval on RL's training input: evaluated on videos after eight GRPO steps on frames,
+        # an RL model scored what its SFT model did; on frames, lower (both inputs' numbers:
+        # maintainers/experiment-log.md, "The cpu preset from the captioner")
+        models[f"rl_{specs.rl(rl.backend).mode}"] = (rl.model, specs.rl(rl.backend))
     runs: dict[str, dict[str, Any]] = {}
     for name, (path, spec) in models.items():
         rcfg = RunConfig.from_protocol(

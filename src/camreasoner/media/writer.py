@@ -2,8 +2,8 @@
 
 The synthetic renderer (``camreasoner synth``), the test clips (``camreasoner.dev.clips``) and the
 benchmarks all write through :func:`write_video`, so their stream setup cannot drift apart. The
-defaults are libx264's own (crf 23, preset medium: encoding with them gives the same bytes as
-leaving them unset), so a caller names only what it changes.
+defaults are libx264's own (crf 23, preset medium: encoding with them gives the encoder the
+same settings as leaving them unset), so a caller names only what it changes.
 
 The file appears whole or not at all: it is written under a temporary name beside ``path`` and
 renamed onto it, so a killed render or a reader running alongside (the frame cache, a check) never

@@ -21,6 +21,7 @@ any number of workers gives the same files.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -43,6 +44,14 @@ log = logging.getLogger(__name__)
 
 SOURCE = "synthetic"
 MC_QUESTION = "Which camera movement best describes the video?"
+# How a multiple-choice item's options are chosen (``build``'s ``mc_options``). "drawn": five
+# distractors drawn from the single movements, static and shaking, shuffled in with the truth,
+# so the letter moves from item to item and answering is finding the option the think names
+# (the tiny 2-layer LMs did not learn that lookup: maintainers/experiment-log.md, issue #19).
+# "fixed": every item lists the same options in one order (fixed_mc_texts: the fourteen single
+# movements, static, shaking), a compound clip's own description added last, so a movement
+# keeps its letter and the answer follows from the think alone.
+MC_OPTION_MODES = ("drawn", "fixed")
 DEFAULT_SPEEDS = ("slow", "regular", "fast")
 
 # VQA-style pairs: (skill, task, positive-clip motion, negative-clip motion, pos question, neg question)
@@ -127,12 +136,25 @@ def motion_caption_records(records: list[dict]) -> list[dict]:
              "videos": [r["video"]]} for r in records]
 
 
-def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip: int = 1
-                   ) -> tuple[list[Item], list[Item]]:
+@functools.cache
+def fixed_mc_texts() -> tuple[str, ...]:
+    """The "fixed" options: the single movements in the taxonomy's order, then static and
+    shaking (16 texts, A-P)."""
+    return (*(describe_motion(Motion((p,))) for p in MOTION_PHRASES),
+            describe_motion(Motion(())), describe_motion(Motion((), shake=True)))
+
+
+def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip: int = 1,
+                   mc_options: str = "drawn") -> tuple[list[Item], list[Item]]:
     """Binary and multiple-choice items of one clip, each with its O-T-A chain in
-    ``chain_style`` (``ota.CHAIN_STYLES``). ``mc_per_clip`` multiple-choice items ask the same
+    ``chain_style`` (``ota.CHAIN_STYLES``). ``mc_options`` (:data:`MC_OPTION_MODES`): how the
+    options are chosen. With "drawn", ``mc_per_clip`` multiple-choice items ask the same
     question with the options drawn and ordered afresh each (ids ``which_motion``,
     ``which_motion~1``, ...): the answer letter moves while the clip stays."""
+    if mc_options not in MC_OPTION_MODES:
+        raise ValueError(f"unknown mc_options {mc_options!r}; modes: {', '.join(MC_OPTION_MODES)}")
+    if mc_options == "fixed" and mc_per_clip != 1:
+        raise ValueError(f"mc_per_clip {mc_per_clip}: fixed options give one item a clip")
     rng = np.random.default_rng([seed, rec["index"], 3])
     motion = _motion_of(rec)
     binary = []
@@ -156,12 +178,16 @@ def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip:
                        | {describe_motion(Motion(())), describe_motion(Motion((), shake=True))})
                       - {truth})
         for variant in range(mc_per_clip):
-            # options from a stream of their own: the same options whatever the chains' wording
-            # drew (variant 0's stream is the one a single item a clip always had)
-            options_rng = np.random.default_rng([seed, rec["index"], 5, *([variant] if variant else [])])
-            distractors = list(options_rng.choice(pool, size=5, replace=False))
-            texts = distractors + [truth]
-            options_rng.shuffle(texts)
+            if mc_options == "fixed":
+                fixed = list(fixed_mc_texts())
+                texts = fixed if truth in fixed else [*fixed, truth]
+            else:
+                # options from a stream of their own: the same options whatever the chains'
+                # wording drew (variant 0's stream is the one a single item a clip always had)
+                options_rng = np.random.default_rng([seed, rec["index"], 5,
+                                                     *([variant] if variant else [])])
+                texts = list(options_rng.choice(pool, size=5, replace=False)) + [truth]
+                options_rng.shuffle(texts)
             options = prompts.make_options(texts)
             letter = prompts.option_letter(texts.index(truth))
             suffix = f"~{variant}" if variant else ""
@@ -218,8 +244,8 @@ def sft_selection(binary: list[Item], mc: list[Item], per_clip: int, seed: int) 
 def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 224,
           frames: int = 16, fps: int = 8, workers: int = 1, motions: list[str] | None = None,
           speeds: tuple[str, ...] = DEFAULT_SPEEDS, sft_per_clip: int = 2,
-          chain_style: str = "full", progress: bool = True, mc_per_clip: int = 1
-          ) -> dict[str, Any]:
+          chain_style: str = "full", progress: bool = True, mc_per_clip: int = 1,
+          mc_options: str = "drawn") -> dict[str, Any]:
     from camreasoner.data import convert
     from camreasoner.media.workers import spawn_map
     from camreasoner.vision import VisionSpec
@@ -233,6 +259,10 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
                          f"{', '.join(ota.CHAIN_STYLES)}")
     if mc_per_clip < 1:
         raise ValueError(f"mc_per_clip must be at least 1, got {mc_per_clip}")
+    if mc_options not in MC_OPTION_MODES:
+        raise ValueError(f"unknown mc_options {mc_options!r}; modes: {', '.join(MC_OPTION_MODES)}")
+    if mc_options == "fixed" and mc_per_clip != 1:
+        raise ValueError(f"mc_per_clip {mc_per_clip}: fixed options give one item a clip")
     for s in speeds:
         if s not in SPEEDS:
             raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
@@ -243,7 +273,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
         f.writelines(json.dumps(r) + "\n" for r in records)
     binary, mc = [], []
     for r in records:
-        b, m = items_for_clip(r, seed, chain_style, mc_per_clip)
+        b, m = items_for_clip(r, seed, chain_style, mc_per_clip, mc_options)
         binary += b
         mc += m
     vqa = vqa_items(records, seed)
@@ -261,7 +291,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
     convert.write_verl_parquet(train, out / "rl.parquet", out / "videos", vision)
     summary = {
         "clips": clips, "seed": seed, "size": size, "frames": frames, "fps": fps,
-        "chain_style": chain_style, "mc_per_clip": mc_per_clip,
+        "chain_style": chain_style, "mc_per_clip": mc_per_clip, "mc_options": mc_options,
         "motions": dict(Counter(r["motion"] for r in records)),
         "speeds": dict(Counter(r["speed"] for r in records)),
         "items": {"binary": len(binary), "mc": len(mc), "vqa": len(vqa), "sft": len(train)},
