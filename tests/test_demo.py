@@ -154,10 +154,16 @@ def test_help_describes_each_preset_from_its_file(capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PRESET_NAMES)
 def test_preset_descriptions_state_the_size_of_the_model_they_build(tmp_path, name):
+    """The random model a preset builds, or the shipped base it starts from."""
+    from camreasoner.dev.base_models import base_model_path, parameter_count
     from camreasoner.dev.tiny_model import build_tiny_model
 
-    model = build_tiny_model(tmp_path / "m", load_preset(name).model)
-    n_params = json.loads((model / "camreasoner_tiny.json").read_text())["parameters"]
+    cfg = load_preset(name)
+    if cfg.base_model:
+        n_params = parameter_count(base_model_path(cfg.base_model))
+    else:
+        model = build_tiny_model(tmp_path / "m", cfg.model)
+        n_params = json.loads((model / "camreasoner_tiny.json").read_text())["parameters"]
     assert _param_claim(n_params) in preset_summary(name), (name, n_params)
 
 
