@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default, from a fresh clone: builds .venv if missing, then runs
-# `camreasoner demo` (tiny model built locally, generated clips, CPU only, no hub access).
+# `camreasoner demo` (the shipped motion_captioner base, generated clips, CPU only, no hub access).
 #   bash local_scripts/run_demo.sh                 # output in outputs/demo
 #   OUT=/tmp/demo bash local_scripts/run_demo.sh
 #   bash local_scripts/run_demo.sh --preset ci --set data.train_clips=24 --set rl.steps=4

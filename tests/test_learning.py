@@ -23,11 +23,12 @@ def chance_ap(items_file: Path) -> float:
 def test_sft_from_the_shipped_base_learns_camera_motion(tmp_path):
     """The cpu preset, the main command's (800 training clips, 48 test clips), with one RL step
     (RL is not what is tested; 400 training clips did not learn: AP 9.9 against chance 7.2,
-    p 0.28). Measured on 2 cores (maintainers/experiment-log.md, 2026-12-04): SFT binary AP
-    14.7 and 17.1 against chance 7.1 on two LLaMA-Factory seeds, which-movement 72.9% and 66.7%
-    against 1/16, permutation p 0.005 for both (200 rounds, its floor). A model that ignores
-    the video scores what the shuffled clips score, so this asks for p <= 0.01 for both, binary
-    AP 1.5x chance and which-movement 4x chance (25%), and at most 5% of answers unparsed."""
+    p 0.28). Measured on 2 cores (maintainers/experiment-log.md, 2026-12-04), LLaMA-Factory's
+    seed 42 (the preset's): SFT binary AP 17.6 against chance 7.1, which-movement 58.3% against
+    1/25, permutation p 0.005 for both (200 rounds, its floor); seed 1 gave 10.3 (p 0.055) and
+    56.2%. A model that ignores the video scores what the shuffled clips score, so this asks
+    for p <= 0.01 for both, binary AP 1.5x chance, which-movement 25% (6x chance), and at most
+    5% of answers unparsed."""
     from camreasoner.demo import config_with, load_preset, run_demo
 
     out = run_demo(tmp_path / "demo", config_with(load_preset("cpu"), ["rl.steps=1"]))

@@ -255,36 +255,39 @@ def test_mc_per_clip_redraws_the_options_and_keeps_the_first(synth_set):
 
 
 def test_fixed_options_keep_a_movement_at_its_letter(synth_set):
-    """mc_options "fixed": the sixteen options of every single-movement clip are one list in one
-    order (the taxonomy's: A dolly in ... N zoom out, O static, P shaking), so each movement has
-    one letter; a compound clip adds its own description as Q."""
+    """mc_options "fixed": every item lists the same 25 options in one order (the taxonomy's
+    single movements: A dolly in ... N zoom out, O static, P shaking, then the default mix's nine
+    combinations, Q-Y), so each movement has one letter and the options' number tells nothing."""
     from camreasoner.synth.build import _motion_of, describe_motion, fixed_mc_texts, items_for_clip
-    from camreasoner.taxonomy import Motion
 
-    assert len(fixed_mc_texts()) == 16 and fixed_mc_texts()[:2] == ("dollies in", "dollies out")
-    assert fixed_mc_texts()[-2:] == ("static (no camera motion)", "shaking but not moving")
+    texts = fixed_mc_texts()
+    assert len(texts) == len(set(texts)) == 25
+    assert texts[:2] == ("dollies in", "dollies out") and texts[14:17] == (
+        "static (no camera motion)", "shaking but not moving", "dollies in while panning right")
+    assert texts[-1] == "zooms in while rolling clockwise"
     records = [json.loads(x) for x in (synth_set / "manifest.jsonl").open()]
+    compound = {**records[0], "primitives": ["Move_In", "Pan_Right"], "motion": "Move_In+Pan_Right",
+                "shake": False, "speed": "regular"}
     letter_of: dict[str, set[str]] = {}
-    for rec in records:
+    for rec in [*records, compound]:
         drawn_binary, drawn = items_for_clip(rec, 7, "short")
         binary, mc = items_for_clip(rec, 7, "short", mc_options="fixed")
         assert binary == drawn_binary  # the binary items and their chains do not move
         assert len(mc) == len(drawn)
         for it in mc:
             truth = describe_motion(_motion_of(rec))
-            assert [o.split(". ", 1)[1] for o in it.options] == list(fixed_mc_texts())
+            assert [o.split(". ", 1)[1] for o in it.options] == list(texts)
             assert it.options[ord(it.answer) - 65] == f"{it.answer}. {truth}"
             assert answers.extract_letter(it.extra["response"], it.options) == it.answer
             letter_of.setdefault(rec["motion"], set()).add(it.answer)
     assert letter_of["Move_In"] == {"A"} and letter_of["Static"] == {"O"}
     assert letter_of["Shake"] == {"P"} and letter_of["Zoom_Out"] == {"N"}
+    assert letter_of["Move_In+Pan_Right"] == {"Q"}
     assert all(len(v) == 1 for v in letter_of.values()), letter_of
-    # a compound movement: the sixteen, then its own description
-    rec = {**records[0], "primitives": ["Move_In", "Pan_Right"], "motion": "Move_In+Pan_Right",
-           "shake": False, "speed": "regular"}
-    _, (it,) = items_for_clip(rec, 7, "short", mc_options="fixed")
-    compound = describe_motion(Motion(("Move_In", "Pan_Right")))
-    assert it.options[16] == f"Q. {compound}" and it.answer == "Q" and len(it.options) == 17
+    # a combination outside the default mix has no fixed option: refused, naming the clip
+    odd = {**compound, "primitives": ["Pan_Left", "Tilt_Up"], "motion": "Pan_Left+Tilt_Up"}
+    with pytest.raises(ValueError, match="Pan_Left\\+Tilt_Up .*not among the fixed options"):
+        items_for_clip(odd, 7, "short", mc_options="fixed")
 
 
 def test_mc_options_reach_the_files_and_bad_ones_are_refused(tmp_path):
@@ -297,7 +300,7 @@ def test_mc_options_reach_the_files_and_bad_ones_are_refused(tmp_path):
                     mc_options="fixed")
     assert summary["mc_options"] == "fixed"
     for it in read_items(tmp_path / "f" / "items_mc.jsonl"):
-        assert [o.split(". ", 1)[1] for o in it.options][:16] == list(fixed_mc_texts())
+        assert [o.split(". ", 1)[1] for o in it.options] == list(fixed_mc_texts())
     with pytest.raises(ValueError, match="unknown mc_options 'fix'; modes: drawn, fixed"):
         build(tmp_path, clips=1, mc_options="fix", progress=False)
     with pytest.raises(ValueError, match="mc_per_clip 2: fixed options give one item a clip"):
@@ -308,6 +311,13 @@ def test_mc_options_reach_the_files_and_bad_ones_are_refused(tmp_path):
         config_with(load_preset("ci"), ["data.mc_options=fixed", "data.mc_per_clip=2"])
     assert main(["synth", "--out", str(tmp_path / "c"), "--clips", "1", "--mc-options", "fixed",
                  "--mc-per-clip", "2"]) == 2
+    # a motion without a fixed option: refused before any clip is rendered
+    with pytest.raises(ValueError, match="^motion Pan_Left\\+Tilt_Up: not among the fixed"):
+        build(tmp_path / "odd", clips=1, motions=["Pan_Left+Tilt_Up"], mc_options="fixed",
+              progress=False)
+    assert not (tmp_path / "odd" / "videos").exists()
+    assert main(["synth", "--out", str(tmp_path / "odd2"), "--clips", "1", "--mc-options",
+                 "fixed", "--motions", "Pan_Left+Tilt_Up"]) == 2
 
 
 def test_mc_per_clip_reaches_the_files_and_below_one_is_refused(tmp_path):

@@ -254,6 +254,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.mc_options == "fixed" and args.mc_per_clip != 1:
         raise UserError(f"--mc-per-clip {args.mc_per_clip}: with --mc-options fixed a clip has "
                         "one multiple-choice item")
+    if args.mc_options == "fixed":
+        from camreasoner.synth.build import check_fixed_options
+
+        try:
+            check_fixed_options(motions or [])
+        except ValueError as e:
+            raise UserError(f"--motions: {e}") from None
     summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
                     fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
                     sft_per_clip=args.sft_per_clip, chain_style=args.chain_style,

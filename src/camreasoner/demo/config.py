@@ -138,8 +138,9 @@ class DataSection(_Section):
 
 @dataclass(frozen=True)
 class VisionSection(_Section):
-    # "video": SFT on videos (LLaMA-Factory's video path), TRL's RL and its eval on frames (TRL
-    # trains on images only). "frames": every stage on frames, so RL continues what SFT learned.
+    # "video": SFT on videos (LLaMA-Factory's video path), TRL's RL on frames (TRL trains on
+    # images only); every model is scored on videos, RL also on frames (the rl_frames run).
+    # "frames": every stage on frames, so RL continues on what SFT learned from.
     mode: VisionMode = "video"
 
 

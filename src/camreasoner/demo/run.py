@@ -112,8 +112,8 @@ class RlResult(_Result):
 
 @dataclass(frozen=True)
 class EvalResult(_Result):
-    # run name (base, sft, rl, geometric) -> its headline metrics and clip permutation p values;
-    # each run's folder is OUT/eval/<name>
+    # run name (base, sft, rl, rl_frames where RL trained on frames, geometric) -> its headline
+    # metrics and clip permutation p values; each run's folder is OUT/eval/<name>
     runs: dict[str, dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -315,9 +315,9 @@ def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftRe
             video_root=str(paths.test / "videos"), vision=spec.to_dict(),
             max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch,
             backend=cfg.eval.backend,
-            # three engines one after another in this process: each takes a quarter of the
+            # up to four engines one after another in this process: each takes a fifth of the
             # GPU, so one not yet freed cannot starve the next
-            backend_kwargs=({"gpu_memory_utilization": 0.25}
+            backend_kwargs=({"gpu_memory_utilization": 0.2}
                             if cfg.eval.backend == "vllm" else {}),
             workers=max(1, cfg.workers // 2), cache_dir=str(paths.frames_cache))
         run_eval(rcfg, d / name)

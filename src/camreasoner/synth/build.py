@@ -26,6 +26,7 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,9 @@ MC_QUESTION = "Which camera movement best describes the video?"
 # so the letter moves from item to item and answering is finding the option the think names
 # (the tiny 2-layer LMs did not learn that lookup: maintainers/experiment-log.md, issue #19).
 # "fixed": every item lists the same options in one order (fixed_mc_texts: the fourteen single
-# movements, static, shaking), a compound clip's own description added last, so a movement
-# keeps its letter and the answer follows from the think alone.
+# movements, static, shaking and the default mix's nine combinations, A-Y), so a movement keeps
+# its letter and the answer follows from the think alone; every item has all 25, so their
+# number tells nothing (with a combination added only to its own items, their count gave it away).
 MC_OPTION_MODES = ("drawn", "fixed")
 DEFAULT_SPEEDS = ("slow", "regular", "fast")
 
@@ -138,10 +140,19 @@ def motion_caption_records(records: list[dict]) -> list[dict]:
 
 @functools.cache
 def fixed_mc_texts() -> tuple[str, ...]:
-    """The "fixed" options: the single movements in the taxonomy's order, then static and
-    shaking (16 texts, A-P)."""
+    """The "fixed" options: the single movements in the taxonomy's order, static, shaking, then
+    the combinations of the default mix in its order (25 texts, A-Y)."""
+    combined = [describe_motion(parse_motion(name)) for name, _ in DEFAULT_MIX if "+" in name]
     return (*(describe_motion(Motion((p,))) for p in MOTION_PHRASES),
-            describe_motion(Motion(())), describe_motion(Motion((), shake=True)))
+            describe_motion(Motion(())), describe_motion(Motion((), shake=True)), *combined)
+
+
+def check_fixed_options(motions: Iterable[str]) -> None:
+    """Raise ValueError naming the first motion whose description is not a fixed option."""
+    for m in motions:
+        if describe_motion(parse_motion(m)) not in fixed_mc_texts():
+            raise ValueError(f"motion {m}: not among the fixed multiple-choice options (the "
+                             "default mix's movements); use mc_options drawn")
 
 
 def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip: int = 1,
@@ -179,8 +190,11 @@ def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip:
                       - {truth})
         for variant in range(mc_per_clip):
             if mc_options == "fixed":
-                fixed = list(fixed_mc_texts())
-                texts = fixed if truth in fixed else [*fixed, truth]
+                texts = list(fixed_mc_texts())
+                if truth not in texts:
+                    raise ValueError(f"{rec['clip_id']}: motion {rec['motion']} ({truth!r}) is not "
+                                     "among the fixed options (the default mix's movements); "
+                                     "use mc_options drawn")
             else:
                 # options from a stream of their own: the same options whatever the chains'
                 # wording drew (variant 0's stream is the one a single item a clip always had)
@@ -263,6 +277,8 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
         raise ValueError(f"unknown mc_options {mc_options!r}; modes: {', '.join(MC_OPTION_MODES)}")
     if mc_options == "fixed" and mc_per_clip != 1:
         raise ValueError(f"mc_per_clip {mc_per_clip}: fixed options give one item a clip")
+    if mc_options == "fixed":
+        check_fixed_options(motions or [])  # before rendering, not after
     for s in speeds:
         if s not in SPEEDS:
             raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
