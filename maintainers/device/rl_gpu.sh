@@ -7,8 +7,8 @@
 # checkpoint merged to Hugging Face), eval (`eval run --backend vllm` on the merged model),
 # bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items),
 # bench7b (the same on a random 7B-shaped model), demo_rl / demo (the gpu_video demo's RL stage,
-# then the rest; each call <= 10 minutes), demo_gpu (the gpu preset whole, DEMO_ARGS added), frames7b (issue #17: the seed's 64 frames as images,
-# vLLM vs transformers prompt tokens), pyes7b (issue #20: p_yes cost in both backends), sft3b
+# then the rest; each call <= 10 minutes), demo_gpu (the gpu preset whole, DEMO_ARGS added),
+# frames7b (issue #17: the seed's 64 frames as images, vLLM vs transformers prompt tokens), pyes7b (issue #20: p_yes cost in both backends), sft3b
 # (issue #20: the seed's 3B SFT recipe's throughput), grpo3b (issue #20: verl GRPO at the 3B
 # shape in the seed protocol, benchmarks/bench_grpo_3b.py), lora7b (issue #20: the 7B LoRA
 # recipe's throughput). A failing step is reported and the next one runs.

@@ -251,16 +251,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise UserError(f"--speeds: {unknown or 'none given'}: use {', '.join(SPEED_NAMES)}")
     if args.mc_per_clip < 1:
         raise UserError(f"--mc-per-clip: at least 1, got {args.mc_per_clip}")
-    if args.mc_options == "fixed" and args.mc_per_clip != 1:
-        raise UserError(f"--mc-per-clip {args.mc_per_clip}: with --mc-options fixed a clip has "
-                        "one multiple-choice item")
-    if args.mc_options == "fixed":
-        from camreasoner.synth.build import check_fixed_options
+    from camreasoner.synth.build import check_mc_options
 
-        try:
-            check_fixed_options(motions or [])
-        except ValueError as e:
-            raise UserError(f"--motions: {e}") from None
+    try:
+        check_mc_options(args.mc_options, args.mc_per_clip, motions or ())
+    except ValueError as e:
+        raise UserError(f"--mc-options {args.mc_options}: {e}") from None
     summary = build(args.out, args.clips, seed=args.seed, size=args.size, frames=args.frames,
                     fps=args.fps, workers=args.workers, motions=motions, speeds=speeds,
                     sft_per_clip=args.sft_per_clip, chain_style=args.chain_style,

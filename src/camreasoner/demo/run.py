@@ -306,7 +306,7 @@ def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftRe
     if specs.rl(rl.backend) != specs.sft(cfg):
         # the eval on RL's training input: evaluated on videos after eight GRPO steps on frames,
         # an RL model scored what its SFT model did; on frames, lower (both inputs' numbers:
-        # maintainers/experiment-log.md, "The cpu preset from the captioner")
+        # maintainers/experiment-log.md, "Every model on one input")
         models[f"rl_{specs.rl(rl.backend).mode}"] = (rl.model, specs.rl(rl.backend))
     runs: dict[str, dict[str, Any]] = {}
     for name, (path, spec) in models.items():

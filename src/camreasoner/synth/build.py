@@ -147,8 +147,15 @@ def fixed_mc_texts() -> tuple[str, ...]:
             describe_motion(Motion(())), describe_motion(Motion((), shake=True)), *combined)
 
 
-def check_fixed_options(motions: Iterable[str]) -> None:
-    """Raise ValueError naming the first motion whose description is not a fixed option."""
+def check_mc_options(mc_options: str, mc_per_clip: int = 1, motions: Iterable[str] = ()) -> None:
+    """Raise ValueError for an unknown ``mc_options``, for "fixed" with more than one item a
+    clip, or naming the first of ``motions`` whose description is not a fixed option."""
+    if mc_options not in MC_OPTION_MODES:
+        raise ValueError(f"unknown mc_options {mc_options!r}; modes: {', '.join(MC_OPTION_MODES)}")
+    if mc_options == "drawn":
+        return
+    if mc_per_clip != 1:
+        raise ValueError(f"mc_per_clip {mc_per_clip}: fixed options give one item a clip")
     for m in motions:
         if describe_motion(parse_motion(m)) not in fixed_mc_texts():
             raise ValueError(f"motion {m}: not among the fixed multiple-choice options (the "
@@ -162,10 +169,7 @@ def items_for_clip(rec: dict, seed: int, chain_style: str = "full", mc_per_clip:
     options are chosen. With "drawn", ``mc_per_clip`` multiple-choice items ask the same
     question with the options drawn and ordered afresh each (ids ``which_motion``,
     ``which_motion~1``, ...): the answer letter moves while the clip stays."""
-    if mc_options not in MC_OPTION_MODES:
-        raise ValueError(f"unknown mc_options {mc_options!r}; modes: {', '.join(MC_OPTION_MODES)}")
-    if mc_options == "fixed" and mc_per_clip != 1:
-        raise ValueError(f"mc_per_clip {mc_per_clip}: fixed options give one item a clip")
+    check_mc_options(mc_options, mc_per_clip)
     rng = np.random.default_rng([seed, rec["index"], 3])
     motion = _motion_of(rec)
     binary = []
@@ -273,12 +277,7 @@ def build(out: str | os.PathLike[str], clips: int, seed: int = 0, size: int = 22
                          f"{', '.join(ota.CHAIN_STYLES)}")
     if mc_per_clip < 1:
         raise ValueError(f"mc_per_clip must be at least 1, got {mc_per_clip}")
-    if mc_options not in MC_OPTION_MODES:
-        raise ValueError(f"unknown mc_options {mc_options!r}; modes: {', '.join(MC_OPTION_MODES)}")
-    if mc_options == "fixed" and mc_per_clip != 1:
-        raise ValueError(f"mc_per_clip {mc_per_clip}: fixed options give one item a clip")
-    if mc_options == "fixed":
-        check_fixed_options(motions or [])  # before rendering, not after
+    check_mc_options(mc_options, mc_per_clip, motions or ())  # before rendering, not after
     for s in speeds:
         if s not in SPEEDS:
             raise ValueError(f"unknown speed {s!r}; speeds: {', '.join(SPEEDS)}")
