@@ -97,3 +97,18 @@ def test_sft_dry_run_writes_nothing(tmp_path, clip_root, tiny_model):
     assert r.returncode == 0, r.stderr
     assert "camreasoner.lf_cli train" in r.stdout and "dataset: s" in r.stdout
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_rl_trl_flags_reach_its_config(capsys):
+    """`rl --backend trl` trains on videos (SFT's input) unless told frames, and passes the
+    vision tower's freezing through."""
+    from camreasoner import cli
+
+    base = ["rl", "--backend", "trl", "--model", "m", "--train-file", "x.jsonl", "--video-root",
+            "v", "--dry-run"]
+    assert cli.main(base) == 0
+    default = capsys.readouterr().out
+    assert "mode='video'" in default and "freeze_vision_tower=False" in default
+    assert cli.main([*base, "--vision-mode", "frames", "--freeze-vision-tower"]) == 0
+    chosen = capsys.readouterr().out
+    assert "mode='frames'" in chosen and "freeze_vision_tower=True" in chosen

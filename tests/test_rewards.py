@@ -126,11 +126,15 @@ def test_consistency_multiple_choice_and_question_without_task():
     assert consistency.explain(GOOD_PAN, YN, PAN_LEFT_Q, None)[1] == "ok"
 
 
-def test_synthetic_chains_are_consistent(tmp_path):
+@pytest.mark.parametrize("style", ["full", "short"])
+def test_synthetic_chains_are_consistent(tmp_path, style):
+    """Every chain SFT trains on earns every reward, the consistency one included (the short
+    chains once ended with the question's primitive, which that reward read as the conclusion:
+    every correct No scored 0)."""
     from camreasoner.data.schema import read_items
     from camreasoner.synth.build import build
 
-    build(tmp_path, clips=24, seed=5, size=96, frames=8, progress=False)
+    build(tmp_path, clips=24, seed=5, size=96, frames=8, progress=False, chain_style=style)
     for name in ("items_binary.jsonl", "items_mc.jsonl"):
         for it in read_items(tmp_path / name):
             parts = rewards.combined(it.extra["response"], it.answer, it.options, it.question,

@@ -95,39 +95,47 @@ def test_latest_checkpoint(tmp_path):
     assert latest_actor_checkpoint(tmp_path) == tmp_path / "global_step_20" / "actor"
 
 
+def _tiny_spec(mode="video"):
+    from camreasoner.vision import VisionSpec
+
+    return VisionSpec(fps=2.0, max_frames=4, min_pixels=3136, max_pixels=12544, mode=mode)
+
+
 @pytest.fixture(scope="module")
 def warm_tiny(tiny_model, synth_rl, tmp_path_factory):
-    """The tiny model after a few plain teacher-forced steps on O-T-A answers (both letters), so
-    its samples are well formed and differ in the letter: GRPO then has reward variance to learn
-    from. (A random model never writes the format, every reward is 0 and no gradient flows.)"""
+    """The tiny model after a few plain teacher-forced steps on O-T-A answers (both letters, each
+    clip as a video and as frames), so its samples are well formed and differ in the letter:
+    GRPO then has reward variance to learn from. (A random model never writes the format, every
+    reward is 0 and no gradient flows.)"""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from camreasoner.media.model_inputs import chat_text, processor_inputs
     from camreasoner.rl.trl_backend import TrlConfig, build_dataset
-    from camreasoner.vision import VisionSpec
 
     cfg = TrlConfig(model=str(tiny_model), items=str(synth_rl / "items_mc.jsonl"),
-                    video_root=str(synth_rl / "videos"), output_dir="unused",
-                    vision=VisionSpec(fps=2.0, max_frames=4, min_pixels=3136, max_pixels=12544,
-                                      mode="frames"))
-    ds = build_dataset(cfg)
+                    video_root=str(synth_rl / "videos"), output_dir="unused", vision=_tiny_spec())
+    data = build_dataset(cfg)
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_pretrained(tiny_model)
     proc = AutoProcessor.from_pretrained(tiny_model)
     batches = []
-    for row in ds:
-        chat = proc.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        n = proc(text=[chat], images=row["images"], return_tensors="pt")["input_ids"].shape[1]
-        for letter in "AB":
-            target = f"<observation>o</observation><think>t</think><answer>{letter}</answer><|im_end|>"
-            enc = proc(text=[chat + target], images=row["images"], return_tensors="pt")
-            labels = enc["input_ids"].clone()
-            labels[:, :n] = -100
-            batches.append((enc, labels))
+    for row in data.rows:
+        clip = data.clips[row["clip"]]
+        for frames_mode in (False, True):
+            chat = chat_text(proc, row["prompt"], len(clip.frames) if frames_mode else None)
+            n = processor_inputs(proc, [chat], [clip], frames_mode)["input_ids"].shape[1]
+            for letter in "AB":
+                target = (f"<observation>o</observation><think>t</think><answer>{letter}"
+                          "</answer><|im_end|>")
+                enc = processor_inputs(proc, [chat + target], [clip], frames_mode)
+                labels = enc["input_ids"].clone()
+                labels[:, :n] = -100
+                batches.append((enc, labels))
     # 1e-3: at 3e-3 the warm-up did not fit the targets on the MC items of 2026-12-03 (its
     # greedy chains repeated <think>, without <answer>)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for step in range(160):
+    for step in range(240):
         enc, labels = batches[step % len(batches)]
         loss = model(**enc, labels=labels).loss
         opt.zero_grad()
@@ -136,39 +144,107 @@ def warm_tiny(tiny_model, synth_rl, tmp_path_factory):
     out = tmp_path_factory.mktemp("warm")
     model.save_pretrained(out)
     proc.save_pretrained(out)
-    return out, cfg
+    return out
 
 
 @pytest.mark.slow
-def test_trl_backend_trains_for_real_and_evaluates_in_frames_mode(warm_tiny, synth_rl, tmp_path):
+@pytest.mark.parametrize("mode", ["video", "frames"])
+def test_trl_backend_trains_for_real_and_evaluates_on_its_input(warm_tiny, synth_rl, tmp_path,
+                                                                 mode):
     import torch
     from safetensors.torch import load_file
 
-    from camreasoner.rl.trl_backend import train
+    from camreasoner.rl.trl_backend import TrlConfig, train
 
-    model_dir, cfg = warm_tiny
-    cfg.model, cfg.output_dir = str(model_dir), str(tmp_path / "trl")
-    cfg.max_steps, cfg.learning_rate, cfg.num_generations, cfg.per_device_batch = 4, 1e-3, 4, 4
-    cfg.max_completion_length, cfg.temperature, cfg.use_cpu = 24, 0.7, True
+    cfg = TrlConfig(model=str(warm_tiny), items=str(synth_rl / "items_mc.jsonl"),
+                    video_root=str(synth_rl / "videos"), output_dir=str(tmp_path / "trl"),
+                    vision=_tiny_spec(mode), max_steps=4, learning_rate=1e-3, num_generations=4,
+                    per_device_batch=4, max_completion_length=24, temperature=0.7, use_cpu=True)
     trainer = train(cfg)
-    before = load_file(model_dir / "model.safetensors")
+    before = load_file(warm_tiny / "model.safetensors")
     after = load_file(tmp_path / "trl" / "final" / "model.safetensors")
     changed = [k for k in before if not torch.equal(before[k], after[k])]
-    assert any("visual" in k for k in changed), "the vision tower must learn from the frames"
+    assert any("visual" in k for k in changed), "the vision tower must learn from the clip"
     assert any("visual" not in k for k in changed)
     logs = [h for h in trainer.state.log_history if "rewards/format_reward/mean" in h]
     assert len(logs) == 4 and any(h["reward_std"] > 0 for h in logs)
     assert all(0 <= h["rewards/consistency_reward/mean"] <= 1 for h in logs)
-    # The trained model answers through the eval runner in the same frames mode.
+    # The trained model answers through the eval runner on the input it trained on.
     r = subprocess.run([sys.executable, "-m", "camreasoner", "eval", "run", "--model",
                         str(tmp_path / "trl" / "final"), "--items", cfg.items, "--video-root",
                         cfg.video_root, "--out", str(tmp_path / "run"), "--vision", "tiny",
                         "--protocol", "camreasoner",  # TRL trained on our prompt, not the seed's
-                        "--vision-mode", "frames", "--max-new-tokens", "24", "--workers", "0",
+                        "--vision-mode", mode, "--max-new-tokens", "24", "--workers", "0",
                         "--no-progress"], capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     preds = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").open()]
     assert len(preds) == 4 and all("<answer>" in p["response"] for p in preds)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["video", "frames"])
+def test_grpo_loss_pass_scores_each_row_as_a_lone_forward_on_the_clip_does(synth_rl, tmp_path,
+                                                                          mode):
+    """The log-probabilities GRPO's loss uses, from a left-padded batch whose rows differ in
+    length, equal each row's own forward pass on its clip, as the evaluation builds it. Without
+    ``mm_token_type_ids`` (TRL 0.24's own loss pass) the vision tokens get text positions and the
+    numbers differ: the test tells the two apart. The model is the shipped captioner, which
+    reads the clip through its positions (a random tiny model hardly does)."""
+    import torch
+
+    from camreasoner.dev.base_models import base_model_path
+    from camreasoner.media.model_inputs import chat_text, processor_inputs
+    from camreasoner.rl.trl_backend import TrlConfig, make_trainer
+
+    cfg = TrlConfig(model=str(base_model_path("motion_captioner")), items=str(synth_rl / "items_mc.jsonl"),
+                    video_root=str(synth_rl / "videos"), output_dir=str(tmp_path / "trl"),
+                    vision=_tiny_spec(mode), max_steps=1, num_generations=2, per_device_batch=4,
+                    max_completion_length=6, temperature=0.7, use_cpu=True)
+    trainer = make_trainer(cfg)
+    rows = [trainer.train_dataset[i] for i in range(4)]
+    # rows of different prompt lengths, so the batch is padded
+    rows[1] = {**rows[1], "prompt": rows[1]["prompt"] + " Think it over."}
+    trainer.model.eval()  # generation only; no dropout in the reference either
+    out = trainer._generate_and_score_completions(rows)
+    assert out["prompt_mask"].sum(1).unique().numel() > 1
+    ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
+    mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
+    keep = out["completion_ids"].size(1)
+    with torch.no_grad():
+        batched, _ = trainer._get_per_token_logps_and_entropies(
+            trainer.model, ids, mask, keep, batch_size=3,  # chunks of 3 and 1 rows
+            **{k: out[k] for k in out if k.startswith("clip_")})
+    proc, model = trainer.processing_class, trainer.model
+    for k, row in enumerate(rows):
+        clip = trainer.clips[row["clip"]]
+        chat = chat_text(proc, row["prompt"], len(clip.frames) if mode == "frames" else None)
+        inputs = dict(processor_inputs(proc, [chat], [clip], mode == "frames"))
+        completion = out["completion_ids"][k][out["completion_mask"][k].bool()]
+        n = completion.numel()
+        lone = _lone_log_probs(model, inputs, completion, cfg.temperature, positions=True)
+        torch.testing.assert_close(batched[k, :n], lone, rtol=1e-4, atol=1e-4)
+        text_positions = _lone_log_probs(model, inputs, completion, cfg.temperature,
+                                         positions=False)
+        assert (text_positions - batched[k, :n]).abs().max() > 1e-3, "positions should matter"
+
+
+def _lone_log_probs(model, inputs, completion, temperature, positions):
+    """One row's completion log-probabilities at ``temperature`` from its own unpadded forward
+    pass; ``positions``: with ``mm_token_type_ids`` (the vision tokens' positions) or without
+    (transformers then gives every token a text position)."""
+    import torch
+
+    n = completion.numel()
+    ids = torch.cat([inputs["input_ids"][0], completion])[None]
+    kw = {key: v for key, v in inputs.items()
+          if key not in ("input_ids", "attention_mask", "mm_token_type_ids")}
+    if positions:
+        kw["mm_token_type_ids"] = torch.cat([inputs["mm_token_type_ids"][0],
+                                             torch.zeros(n, dtype=ids.dtype)])[None]
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **kw).logits
+    logits = logits[0, -n - 1:-1] / temperature
+    return torch.log_softmax(logits.float(), -1).gather(1, completion[:, None])[:, 0]
 
 
 @pytest.mark.slow
@@ -212,45 +288,44 @@ def test_trl_dataset_decoded_in_workers_through_the_cache_equals_the_serial_one(
     import numpy as np
 
     from camreasoner.rl.trl_backend import TrlConfig, build_dataset
-    from camreasoner.vision import VisionSpec
 
-    spec = VisionSpec(fps=2.0, max_frames=4, min_pixels=3136, max_pixels=12544, mode="frames")
-    base = {"model": "unused", "items": str(synth_rl / "items_mc.jsonl"),
-            "video_root": str(synth_rl / "videos"), "output_dir": "unused", "vision": spec}
+    base = {"model": "unused", "items": str(synth_rl / "items_binary.jsonl"),
+            "video_root": str(synth_rl / "videos"), "output_dir": "unused", "vision": _tiny_spec()}
     serial = build_dataset(TrlConfig(**base))
     cache = tmp_path / "cache"
     parallel = build_dataset(TrlConfig(**base, workers=2, cache_dir=str(cache)))
     from_cache = build_dataset(TrlConfig(**base, cache_dir=str(cache)))  # decodes nothing now
-    assert len(list(cache.glob("*.npy"))) == len({json.loads(x)["video"] for x in
-                                                  (synth_rl / "items_mc.jsonl").read_text().splitlines()})
-    for ds in (parallel, from_cache):
-        assert len(ds) == len(serial)
-        for a, b in zip(serial, ds, strict=True):
-            assert a["prompt"] == b["prompt"] and a["answer"] == b["answer"]
-            assert [np.asarray(i).tolist() for i in a["images"]] == \
-                [np.asarray(i).tolist() for i in b["images"]]
+    videos = {json.loads(x)["video"] for x in
+              (synth_rl / "items_binary.jsonl").read_text().splitlines()}
+    # one decode a clip, though each clip has 15 binary items
+    assert len(list(cache.glob("*.npy"))) == len(serial.clips) == len(videos) < len(serial.rows)
+    for data in (parallel, from_cache):
+        assert list(data.rows) == list(serial.rows)
+        assert data.clips.keys() == serial.clips.keys()
+        for key, clip in serial.clips.items():
+            assert np.array_equal(data.clips[key].frames, clip.frames)
+            assert data.clips[key].metadata() == clip.metadata()
 
 
 def test_trl_dataset_max_items_takes_a_seeded_sample_of_that_many(synth_rl):
-    import numpy as np
-
     from camreasoner.rl.trl_backend import TrlConfig, build_dataset
-    from camreasoner.vision import VisionSpec
 
-    spec = VisionSpec(fps=2.0, max_frames=4, min_pixels=3136, max_pixels=12544, mode="frames")
     base = {"model": "unused", "items": str(synth_rl / "items_mc.jsonl"),
-            "video_root": str(synth_rl / "videos"), "output_dir": "unused", "vision": spec}
+            "video_root": str(synth_rl / "videos"), "output_dir": "unused", "vision": _tiny_spec()}
     lines = (synth_rl / "items_mc.jsonl").read_text().splitlines()
     every = build_dataset(TrlConfig(**base))
-    assert len(every) == len(lines) > 3
+    assert len(every.rows) == len(lines) > 3
     a = build_dataset(TrlConfig(**base, max_items=3))
     b = build_dataset(TrlConfig(**base, max_items=3))
-    def rows(ds):  # what tells items apart: the clip's pixels, the question and the answer
-        return [(np.asarray(r["images"][0]).tobytes(), r["question"], r["answer"]) for r in ds]
 
-    assert len(a) == 3 and rows(a) == rows(b)  # the same seed takes the same items
+    def rows(data):  # what tells items apart: the clip's pixels, the question and the answer
+        return [(data.clips[r["clip"]].frames.tobytes(), r["question"], r["answer"])
+                for r in data.rows]
+
+    assert len(a.rows) == 3 and rows(a) == rows(b)  # the same seed takes the same items
     assert len(set(rows(a))) == 3 and set(rows(a)) <= set(rows(every))
-    assert len(build_dataset(TrlConfig(**base, max_items=len(lines) + 5))) == len(lines)
+    assert len(a.clips) == 3  # only the sampled items' clips are decoded
+    assert len(build_dataset(TrlConfig(**base, max_items=len(lines) + 5)).rows) == len(lines)
 
 
 def test_trl_dataset_names_the_item_whose_clip_cannot_be_decoded(synth_rl, tmp_path):

@@ -352,8 +352,8 @@ def test_short_chain_by_hand():
     assert ota.short_observation(cues) == "view slides left, no parallax"
     chain = ota.binary_chain(Motion(("Pan_Right",)), "Pan_Left", "No", cues,
                              np.random.default_rng(0), "A", "short")
-    assert chain == ("<observation>view slides left, no parallax</observation><think>the camera "
-                     "pans right; asked: pans left: No</think><answer>A</answer>")
+    assert chain == ("<observation>view slides left, no parallax</observation><think>asked: pans "
+                     "left; the camera pans right: No</think><answer>A</answer>")
     still = {**cues, "shift_x": 0.0, "shift_parallax": 0.0}
     assert ota.short_observation(still) == "view fixed"
     assert ota.short_observation({**still, "jitter": 0.05}) == "jitter, no drift"

@@ -8,6 +8,7 @@
 # bench (benchmarks/bench_vllm_eval.py: vLLM against transformers on one model and items),
 # bench7b (the same on a random 7B-shaped model), demo_rl / demo (the gpu_video demo's RL stage,
 # then the rest; each call <= 10 minutes), demo_gpu (the gpu preset whole, DEMO_ARGS added),
+# demo_gpu_runs (gpu-preset demos side by side, RUNS: by default LLaMA-Factory seeds 42 and 1),
 # frames7b (issue #17: the seed's 64 frames as images, vLLM vs transformers prompt tokens), pyes7b (issue #20: p_yes cost in both backends), sft3b
 # (issue #20: the seed's 3B SFT recipe's throughput), grpo3b (issue #20: verl GRPO at the 3B
 # shape in the seed protocol, benchmarks/bench_grpo_3b.py), lora7b (issue #20: the 7B LoRA
@@ -88,6 +89,29 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
             step demo_gpu python3 -m camreasoner demo --preset gpu --out "$WORK/demo_gpu" ${DEMO_ARGS:-}
             [[ -d $WORK/demo_gpu/report ]] && tar czf "$OUT/demo_gpu_report.tgz" -C "$WORK/demo_gpu" \
                 report summary.json demo_config.json || true ;;
+        demo_gpu_runs)  # issue #19: gpu-preset demos side by side, 8 torch threads each. RUNS:
+            # "NAME FLAGS...;NAME FLAGS..." (default: LLaMA-Factory seeds 42 and 1, "s42 --set
+            # sft.overrides=seed=42;s1 ..."), DEMO_ARGS: flags for all; one archive back, also
+            # when DEMO_SECONDS (default 540) stops the runs before the call's 600 s do
+            IFS=';' read -ra runs <<< "${RUNS:-s42 --set sft.overrides=seed=42;s1 --set sft.overrides=seed=1}"
+            pids=() names=()
+            for run in "${runs[@]}"; do
+                read -ra words <<< "$run"
+                names+=("${words[0]}")
+                # shellcheck disable=SC2086  # DEMO_ARGS: space-separated flags
+                OMP_NUM_THREADS=8 timeout "${DEMO_SECONDS:-540}" python3 -m camreasoner demo \
+                    --preset gpu --out "$WORK/demo_gpu_${words[0]}" "${words[@]:1}" ${DEMO_ARGS:-} \
+                    > "$OUT/demo_gpu_${words[0]}.log" 2>&1 &
+                pids+=($!)
+            done
+            for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+            for name in "${names[@]}"; do
+                echo "=== demo_gpu_$name"; grep -a "stage\|shuffled" "$OUT/demo_gpu_$name.log" | tail -n 20
+            done
+            (cd "$WORK" && tar czf "$OUT/demo_gpu_runs.tgz" demo_gpu_*/summary.json \
+                demo_gpu_*/demo_config.json demo_gpu_*/report demo_gpu_*/eval/*/predictions.jsonl \
+                demo_gpu_*/eval/*/metrics.json demo_gpu_*/rl/rewards.json \
+                demo_gpu_*/data/test_items.jsonl) || true ;;
         frames7b)  # issue #17: the seed's 64 frames of 1280x720 as images, vLLM vs transformers
             step frames7b python3 benchmarks/check_frames_engines.py --work-dir "$WORK/q7b" \
                 --out-json "$OUT/frames7b.json" ;;

@@ -107,9 +107,12 @@ def make_example(rec: dict, variant: str, tok, instruction: str, motion: str = "
         user = DESCRIBE_QUESTION
         resp = resp[:resp.index("</think>") + len("</think>")]
     if variant in ("describe_prompt", "describe_lookup"):
-        # a short chain's think: "<summary>; asked: ..." (yes/no) or "<summary>" (multiple choice)
-        think_end = resp.find("; ")
-        resp = resp[:think_end if think_end >= 0 else resp.index("</think>")] + "</think>"
+        # a short chain's think: "asked: <primitive>; <summary>: <verdict>" (yes/no) or
+        # "<summary>" (multiple choice); the target is "<observation>…</observation><think>
+        # <summary></think>" either way (motion_captioner was pre-trained on the chains of
+        # 2026-12-03, "<summary>; asked: …", the same target)
+        think = re.search(r"<think>(?:asked: [^;]*; )?(.*?)(?:: (?:Yes|No))?</think>", resp)
+        resp = resp[:think.start()] + f"<think>{think.group(1)}</think>"
     prompt = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
               "<|vision_start|>" + "<|video_pad|>" * VIDEO_TOKENS + "<|vision_end|>" + user
               + "<|im_end|>\n<|im_start|>assistant\n")

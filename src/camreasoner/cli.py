@@ -322,11 +322,13 @@ def cmd_rl(args: argparse.Namespace) -> int:
                     output_dir=args.out or "outputs/rl",
                     vision=VisionSpec(fps=args.fps, max_frames=args.max_frames,
                                       max_pixels=args.max_pixels,
-                                      min_pixels=min(args.max_pixels, 16 * 784), mode="frames"),
+                                      min_pixels=min(args.max_pixels, 16 * 784),
+                                      mode=args.vision_mode),
                     max_steps=args.max_steps, learning_rate=args.lr,
                     num_generations=args.num_generations, per_device_batch=args.batch_size,
                     max_completion_length=args.max_completion_length,
-                    temperature=args.temperature, use_cpu=args.cpu)
+                    temperature=args.temperature, use_cpu=args.cpu,
+                    freeze_vision_tower=args.freeze_vision_tower)
     if args.dry_run:
         print(cfg)
         return 0
@@ -589,6 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     trl_opts.add_argument("--fps", type=float, default=2.0, help="frames sampled a second")
     trl_opts.add_argument("--max-frames", type=int, default=8, help="frames a clip")
     trl_opts.add_argument("--max-pixels", type=int, default=144 * 784, help="pixels a frame")
+    trl_opts.add_argument("--vision-mode", choices=("video", "frames"), default="video",
+                          help="each clip as one video (SFT's input) or as its frames, one image "
+                               "each (evaluate the model the same way)")
+    trl_opts.add_argument("--freeze-vision-tower", action="store_true",
+                          help="the language model alone learns (as SFT recipes that freeze it)")
     trl_opts.add_argument("--cpu", action="store_true", help="train on the CPU")
     rl.add_argument("overrides", nargs="*", help="verl Hydra overrides (key=value), last wins")
     rl.set_defaults(func=cmd_rl)

@@ -194,7 +194,7 @@ def chat_messages(prompt: str, n_frames: int | None = None) -> list[dict]:
     """The chat a runner sends for one item: the video part, then the prompt text. Qwen's chat
     template renders it exactly as LLaMA-Factory and verl render ``<video>`` + prompt.
 
-    With ``n_frames`` (the vision spec's ``frames`` mode, used by the TRL backend, which trains
-    on images only) the clip is that many image parts instead of one video part."""
+    With ``n_frames`` (the vision spec's ``frames`` mode) the clip is that many image parts
+    instead of one video part."""
     media = [{"type": "video"}] if n_frames is None else [{"type": "image"}] * n_frames
     return [{"role": "user", "content": [*media, {"type": "text", "text": prompt}]}]

@@ -50,7 +50,7 @@ class VisionSpec:
     max_frames: cap on sampled frames (longer clips are sampled uniformly down to it).
     min_pixels / max_pixels: per-frame area bounds; frames are resized into them, keeping aspect.
     mode: ``video`` feeds a video tensor (Qwen's temporal patches); ``frames`` feeds the sampled
-        frames as separate images (the seed's RL and evaluation; TRL, which trains on images only).
+        frames as separate images (the seed's RL and evaluation input).
     sampling: which frames are kept (see :data:`Sampling`).
     resize: how each kept frame is sized (see :data:`Resize`).
     """

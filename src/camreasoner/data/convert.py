@@ -136,8 +136,8 @@ def sharegpt_as_frames(sharegpt_file: str | os.PathLike[str], video_root: str | 
                        cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """A ShareGPT video file (from :func:`write_sharegpt`) in the vision spec's ``frames`` mode:
     each clip's sampled, model-sized frames saved as PNGs under ``<out dir>/frames/`` and the
-    ``<video>`` placeholder replaced by one ``<image>`` a frame. This is what a model trained
-    by the TRL backend sees (TRL trains on images only), so SFT and RL share one input form.
+    ``<video>`` placeholder replaced by one ``<image>`` a frame: SFT on the input the seed's RL
+    and evaluation use (``vision.mode=frames`` in the demo, so every stage shares it).
     Writes ``out_file`` and its ``dataset_info.json`` entry; returns the entry. A clip that
     cannot be read is an error naming the record. ``workers`` > 0 decodes and writes the clips
     in that many processes (1,600 clips: 70 s in one on the GPU machine); ``cache_dir`` keeps the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import shutil
 import time
 from collections.abc import Callable
@@ -112,7 +113,7 @@ class RlResult(_Result):
 
 @dataclass(frozen=True)
 class EvalResult(_Result):
-    # run name (base, sft, rl, rl_frames where RL trained on frames, geometric) -> its headline
+    # run name (base, sft, rl, geometric) -> its headline
     # metrics and clip permutation p values; each run's folder is OUT/eval/<name>
     runs: dict[str, dict[str, Any]]
 
@@ -138,10 +139,8 @@ class _Specs:
     frames: VisionSpec
 
     def sft(self, cfg: DemoConfig) -> VisionSpec:
+        """SFT's input, and so RL's and the evaluation's: one input form in every stage."""
         return self.frames if cfg.vision.mode == "frames" else self.video
-
-    def rl(self, backend: str) -> VisionSpec:
-        return self.video if backend == "verl" else self.frames  # TRL trains on images only
 
 
 def _specs(cfg: DemoConfig) -> _Specs:
@@ -235,6 +234,44 @@ def stage_sft(cfg: DemoConfig, paths: DemoPaths, model: ModelResult) -> SftResul
                      caption_model=caption_model)
 
 
+def _rl_items(cfg: DemoConfig, paths: DemoPaths) -> Path:
+    """The RL stage's items: an equal seeded share of each of ``rl.sets``, four times the prompts
+    the steps draw (a clip has 15 binary items and one multiple-choice item, so a draw from the
+    pool would be 94% binary); with ``rl.balance_answers``, also an equal share of each answer
+    within a set (binary items are 7% Yes). Fixed seeds: a rerun trains on the same items."""
+    out, rl = paths.stage("rl") / "items.jsonl", cfg.rl
+    share = -(-4 * rl.steps * rl.prompts // len(rl.sets))  # ceil
+    lines = []
+    for k, name in enumerate(rl.sets):
+        rows = (paths.train / name).read_text().splitlines()
+        if rl.balance_answers:
+            lines += _equal_share_of_each_answer(rows, share, random.Random(k))
+        else:
+            lines += random.Random(k).sample(rows, min(share, len(rows)))
+    random.Random(len(rl.sets)).shuffle(lines)
+    out.write_text("\n".join(lines) + "\n")
+    log.info("RL items: %d, %d from each of %s%s", len(lines), share, ", ".join(rl.sets),
+             " (an equal share of each answer)" if rl.balance_answers else "")
+    return out
+
+
+def _equal_share_of_each_answer(rows: list[str], n: int, rng: random.Random) -> list[str]:
+    """``n`` of the item lines ``rows`` (all where fewer), the answers taken in turn: as equal a
+    share of each as the rows hold."""
+    by_answer: dict[str, list[str]] = {}
+    for row in rows:
+        by_answer.setdefault(json.loads(row)["answer"], []).append(row)
+    groups = [by_answer[a] for a in sorted(by_answer)]
+    for group in groups:
+        rng.shuffle(group)
+    picked: list[str] = []
+    for i in range(max(map(len, groups), default=0)):
+        picked += [g[i] for g in groups if i < len(g)][:n - len(picked)]
+        if len(picked) == n:
+            break
+    return picked
+
+
 def stage_rl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
     """GRPO from the SFT checkpoint with ``rl.backend``: TRL (CPU or one GPU) or verl."""
     if cfg.rl.backend == "verl":
@@ -246,14 +283,14 @@ def stage_rl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
     from camreasoner.rl.trl_backend import TrlConfig, train
 
     d, rl = paths.stage("rl"), cfg.rl
-    tcfg = TrlConfig(model=sft.model, items=str(paths.train / "items_mc.jsonl"),
+    tcfg = TrlConfig(model=sft.model, items=str(_rl_items(cfg, paths)),
                      video_root=str(paths.train / "videos"), output_dir=str(d / "trl"),
-                     vision=_specs(cfg).rl("trl"), max_steps=rl.steps,
+                     vision=_specs(cfg).sft(cfg), max_steps=rl.steps,
                      learning_rate=rl.learning_rate, num_generations=rl.generations,
                      per_device_batch=rl.generations * rl.prompts,
-                     max_completion_length=rl.completion_tokens, temperature=0.8,
+                     max_completion_length=rl.completion_tokens, temperature=1.0,
                      use_cpu=cfg.use_cpu, workers=cfg.workers, cache_dir=str(paths.frames_cache),
-                     max_items=4 * rl.steps * rl.prompts)  # 4x what the steps see
+                     freeze_vision_tower=rl.freeze_vision_tower)
     trainer = train(tcfg)
     logs = [h for h in trainer.state.log_history if "reward" in h]
     (d / "rewards.json").write_text(json.dumps(logs, indent=2))
@@ -269,15 +306,16 @@ def _rl_verl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
 
     d, rl = paths.stage("rl"), cfg.rl
     vcfg = VerlLaunch(
-        model=sft.model, train_file=str(paths.train / "items_mc.jsonl"), val_file=None,
+        model=sft.model, train_file=str(_rl_items(cfg, paths)), val_file=None,
         output_dir=str(d / "verl"), recipe="tiny_gpu_grpo", protocol=PROTOCOL,
         video_root=str(paths.train / "videos"), n_gpus=1,
-        vision=_specs(cfg).rl("verl"),  # = SFT's and eval's
+        vision=_specs(cfg).sft(cfg),
         overrides=[f"trainer.total_training_steps={rl.steps}", f"trainer.save_freq={rl.steps}",
                    f"data.train_batch_size={rl.prompts}",
                    f"actor_rollout_ref.actor.ppo_mini_batch_size={rl.prompts}",
                    f"actor_rollout_ref.rollout.n={rl.generations}",
                    f"actor_rollout_ref.actor.optim.lr={rl.learning_rate}",
+                   f"actor_rollout_ref.actor.freeze_vision_tower={rl.freeze_vision_tower}",
                    f"data.max_response_length={rl.completion_tokens}"])
     model_dir = run_verl(vcfg)
     if model_dir is None:
@@ -290,10 +328,8 @@ def _rl_verl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
 
 def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftResult,
                rl: RlResult) -> EvalResult:
-    """Base, SFT and RL checkpoints and the geometric baseline on the held-out test set. The
-    three models see one input, SFT's (so their rows compare models, not inputs); where RL
-    trained on another (TRL's frames beside SFT on videos), RL is also scored on that one, as
-    ``rl_frames``."""
+    """Base, SFT and RL checkpoints and the geometric baseline on the held-out test set, the
+    three models on the input every stage trained on."""
     from camreasoner.baseline.geometric import run_baseline
     from camreasoner.eval.runner import RunConfig, run_eval
     from camreasoner.eval.score import score_files
@@ -301,18 +337,12 @@ def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftRe
 
     d, specs = paths.stage("eval"), _specs(cfg)
     reading = eval_protocol(PROTOCOL).answer_reading  # "strict": exactly one letter
-    models = {"base": (model.model, specs.sft(cfg)), "sft": (sft.model, specs.sft(cfg)),
-              "rl": (rl.model, specs.sft(cfg))}
-    if specs.rl(rl.backend) != specs.sft(cfg):
-        # the eval on RL's training input: evaluated on videos after eight GRPO steps on frames,
-        # an RL model scored what its SFT model did; on frames, lower (both inputs' numbers:
-        # maintainers/experiment-log.md, "Every model on one input")
-        models[f"rl_{specs.rl(rl.backend).mode}"] = (rl.model, specs.rl(rl.backend))
+    models = {"base": model.model, "sft": sft.model, "rl": rl.model}
     runs: dict[str, dict[str, Any]] = {}
-    for name, (path, spec) in models.items():
+    for name, path in models.items():
         rcfg = RunConfig.from_protocol(
             PROTOCOL, model=path, items=str(paths.eval_items),
-            video_root=str(paths.test / "videos"), vision=spec.to_dict(),
+            video_root=str(paths.test / "videos"), vision=specs.sft(cfg).to_dict(),
             max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch,
             backend=cfg.eval.backend,
             # up to four engines one after another in this process: each takes a fifth of the

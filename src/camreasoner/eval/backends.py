@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from camreasoner.errors import UserError
+from camreasoner.media.model_inputs import chat_text, processor_inputs
 from camreasoner.media.video import SampledVideo
 
 log = logging.getLogger(__name__)
@@ -182,23 +183,10 @@ class HFBackend:
         self.max_new_tokens = max_new_tokens
 
     def _chat(self, prompt: str, n_frames: int | None = None) -> str:
-        from camreasoner.prompts import chat_messages
-
-        return self.processor.apply_chat_template(
-            chat_messages(prompt, n_frames if self.frames_mode else None), tokenize=False,
-            add_generation_prompt=True)
+        return chat_text(self.processor, prompt, n_frames if self.frames_mode else None)
 
     def _inputs(self, texts: list[str], videos: list[SampledVideo]):
-        from transformers.video_utils import VideoMetadata
-
-        if self.frames_mode:  # the clip as separate images, one a sampled frame
-            return self.processor(
-                text=texts, images=[list(v.frames) for v in videos], padding=True,
-                return_tensors="pt").to(self.device)
-        return self.processor(
-            text=texts, videos=[v.frames for v in videos], padding=True, return_tensors="pt",
-            video_metadata=[VideoMetadata(**v.metadata()) for v in videos], do_sample_frames=False,
-        ).to(self.device)
+        return processor_inputs(self.processor, texts, videos, self.frames_mode).to(self.device)
 
     def _greedy_config(self):
         """Greedy decoding and nothing else: the model's generation_config may add a repetition
@@ -314,11 +302,8 @@ class VLLMBackend:
         return SamplingParams(**kw)
 
     def chat_text(self, req: Request) -> str:
-        from camreasoner.prompts import chat_messages
-
-        n = len(req.video.frames) if self.frames_mode else None
-        return self.processor.apply_chat_template(chat_messages(req.prompt, n), tokenize=False,
-                                                  add_generation_prompt=True)
+        return chat_text(self.processor, req.prompt,
+                         len(req.video.frames) if self.frames_mode else None)
 
     def engine_prompt(self, text: str, video: SampledVideo) -> dict:
         """One vLLM prompt: the chat text and the clip, as frames (images) or as a video."""

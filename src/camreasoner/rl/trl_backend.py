@@ -1,10 +1,11 @@
 """``camreasoner rl --backend trl``: GRPO with TRL's GRPOTrainer on one GPU or the CPU, with the
 same rewards and items as the verl path. verl stays the default for clusters.
 
-TRL trains on images only (an inline video part is silently ignored, and the vision tower never
-learns), so each clip goes in as its sampled frames, one image part per frame, in front of the
-shared prompt: the vision spec's ``frames`` mode. A model trained this way must be evaluated the
-same way: ``camreasoner eval run --vision-mode frames`` (the run's config records it).
+Each clip goes in as the vision spec says, as in SFT and evaluation: one video part (``video``
+mode) or its sampled frames as image parts (``frames``). TRL 0.24 itself trains on images only
+and drops a video part; :class:`camreasoner.rl.trl_clip_trainer.ClipGRPOTrainer` feeds it the
+clip. A model trained in frames mode is evaluated the same way: ``camreasoner eval run
+--vision-mode frames`` (the run's config records it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from camreasoner import prompts
+from camreasoner.data.readers import load_items
+from camreasoner.data.schema import resolve_video
+from camreasoner.media.video import SampledVideo
 from camreasoner.vision import VisionSpec
 
 log = logging.getLogger(__name__)
@@ -27,8 +31,7 @@ class TrlConfig:
     items: str
     video_root: str
     output_dir: str
-    vision: VisionSpec = field(default_factory=lambda: VisionSpec(fps=2.0, max_frames=8,
-                                                                  mode="frames"))
+    vision: VisionSpec = field(default_factory=lambda: VisionSpec(fps=2.0, max_frames=8))
     max_steps: int = 100
     learning_rate: float = 2e-6
     num_generations: int = 8
@@ -44,16 +47,21 @@ class TrlConfig:
     # > 0: train on this many items, a seeded sample (GRPO sees max_steps x prompts a step of
     # them; the demo's 12 x 4 out of 2,400 spent ~85 s on the H100 storing the unused frames)
     max_items: int = 0
+    # the vision tower (and its merger) keeps its weights: the language model alone learns, as in
+    # the SFT recipes that freeze it
+    freeze_vision_tower: bool = False
 
 
-def build_dataset(cfg: TrlConfig):
-    from datasets import Dataset
-    from PIL import Image
+@dataclass
+class RlData:
+    """The rows GRPO samples (prompt text, clip key, what the rewards read) and each row's clip,
+    decoded once by the vision spec (the rows hold only its key)."""
 
-    from camreasoner.data.readers import load_items
-    from camreasoner.data.schema import resolve_video
-    from camreasoner.media.frames import FrameJob, prefetch
+    rows: Any  # datasets.Dataset
+    clips: dict[str, SampledVideo]
 
+
+def _read_items(cfg: TrlConfig) -> dict[str, Any]:
     items = {}
     for item in load_items(cfg.items):
         if not item.options:
@@ -66,22 +74,32 @@ def build_dataset(cfg: TrlConfig):
         log.info("RL items: a seeded sample of %d of the %d in %s (max_items)", cfg.max_items,
                  len(items), cfg.items)
         items = {i: items[i] for i in chosen}
-    jobs = [FrameJob(i.id, str(resolve_video(cfg.video_root, i.video, item_id=i.id)), cfg.vision,
-                     cfg.cache_dir) for i in items.values()]
-    rows = []
-    for item_id, video, error in prefetch(jobs, workers=cfg.workers, ahead=4 * max(1, cfg.workers)):
+    return items
+
+
+def build_dataset(cfg: TrlConfig) -> RlData:
+    from datasets import Dataset
+
+    from camreasoner.media.frames import FrameJob, prefetch
+
+    items = _read_items(cfg)
+    # One decode a clip, however many items ask about it (a clip has 15 binary items).
+    paths = {i.id: str(resolve_video(cfg.video_root, i.video, item_id=i.id)) for i in items.values()}
+    first_item = {}
+    for item_id, path in paths.items():
+        first_item.setdefault(path, item_id)
+    jobs = [FrameJob(path, path, cfg.vision, cfg.cache_dir) for path in first_item]
+    clips: dict[str, SampledVideo] = {}
+    for path, video, error in prefetch(jobs, workers=cfg.workers, ahead=4 * max(1, cfg.workers)):
         if error is not None:
-            raise ValueError(f"item {item_id!r}: {error}")
-        item = items[item_id]
-        rows.append({
-            "prompt": prompts.chat_messages(prompts.render_item_prompt(item), len(video.frames)),
-            "images": [Image.fromarray(f) for f in video.frames],
-            "answer": item.answer, "options": list(item.options), "question": item.question,
-            "task": item.task,
-        })
+            raise ValueError(f"item {first_item[path]!r}: {error}")
+        clips[path] = video
+    rows = [{"prompt": prompts.render_item_prompt(item), "clip": paths[item.id],
+             "answer": item.answer, "options": list(item.options), "question": item.question,
+             "task": item.task} for item in items.values()]
     if not rows:
         raise ValueError(f"{cfg.items} holds no items")
-    return Dataset.from_list(rows)
+    return RlData(Dataset.from_list(rows), clips)
 
 
 def fix_trl_availability_flags() -> list[str]:
@@ -100,19 +118,24 @@ def fix_trl_availability_flags() -> list[str]:
     return changed
 
 
-def train(cfg: TrlConfig):
-    """Run GRPO; returns the trainer (its state holds the per-step logs)."""
-    from transformers import AutoProcessor
+def make_trainer(cfg: TrlConfig):
+    """The GRPO trainer of ``cfg``, ready to ``train()``."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    fix_trl_availability_flags()
-    from trl import GRPOConfig, GRPOTrainer
-
+    from camreasoner.qwen_positions import fix_video_positions
+    from camreasoner.qwen_vision_attention import batch_vision_windows
     from camreasoner.rewards import trl_reward_funcs, trl_reward_weights
 
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    dataset = build_dataset(cfg)
+    fix_trl_availability_flags()  # before TRL's import
+    from trl import GRPOConfig
+
+    from camreasoner.rl.trl_clip_trainer import ClipGRPOTrainer
+
+    fix_video_positions()  # as in SFT and evaluation: the installed transformers' are wrong
+    batch_vision_windows()
+    data = build_dataset(cfg)
     processor = AutoProcessor.from_pretrained(cfg.model)
-    processor.tokenizer.padding_side = "left"
+    processor.tokenizer.padding_side = "left"  # the trainer reads prompts as left-padded
     args = GRPOConfig(
         output_dir=cfg.output_dir, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
         num_generations=cfg.num_generations, per_device_train_batch_size=cfg.per_device_batch,
@@ -121,17 +144,26 @@ def train(cfg: TrlConfig):
         save_strategy="no", report_to=[], use_cpu=cfg.use_cpu, bf16=not cfg.use_cpu,
         seed=cfg.seed, remove_unused_columns=False, **cfg.extra,
     )
-    from transformers import AutoModelForImageTextToText
-
     model = AutoModelForImageTextToText.from_pretrained(cfg.model)
+    if cfg.freeze_vision_tower:
+        model.model.visual.requires_grad_(False)
+        log.info("vision tower frozen: %d of %d parameters train", model.num_parameters(
+            only_trainable=True), model.num_parameters())
     if not hasattr(model, "warnings_issued"):
         # TRL 0.24 writes to this dict, which transformers 5 models no longer have.
         model.warnings_issued = {}
-    trainer = GRPOTrainer(model=model, reward_funcs=trl_reward_funcs(cfg.weights), args=args,
-                          train_dataset=dataset, processing_class=processor)
+    return ClipGRPOTrainer(model=model, reward_funcs=trl_reward_funcs(cfg.weights), args=args,
+                           train_dataset=data.rows, processing_class=processor,
+                           clips=data.clips, frames_mode=cfg.vision.mode == "frames")
+
+
+def train(cfg: TrlConfig):
+    """Run GRPO; returns the trainer (its state holds the per-step logs)."""
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    trainer = make_trainer(cfg)
     trainer.train()
     final = Path(cfg.output_dir) / "final"
     trainer.save_model(str(final))
-    processor.save_pretrained(str(final))
+    trainer.processing_class.save_pretrained(str(final))
     log.info("GRPO (TRL) done: %s", final)
     return trainer

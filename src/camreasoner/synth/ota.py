@@ -251,12 +251,13 @@ def binary_chain(motion: Motion, primitive: str, label: str, c: dict[str, float]
     p = taxonomy.primitive(primitive)
     summary = motion_sentence(motion)
     verdict = "Yes" if label == "Yes" else "No"
-    if style == "short":  # cues, the movement, what was asked, the verdict
-        asked = describe_motion(Motion(() if primitive == "Static" else (primitive,)))
-        return (f"<observation>{short_observation(c)}</observation><think>{summary}; asked: "
-                f"{asked}: {verdict}</think><answer>{answer_letter}</answer>")
     # The conclusion (what the camera does) comes last, after the question is restated, so a
-    # reader of the think's final sentence gets the movement, not the question's wording.
+    # reader of the think's final sentence (the consistency reward) gets the movement, not the
+    # question's wording.
+    if style == "short":  # cues, what was asked, the movement, the verdict
+        asked = describe_motion(Motion(() if primitive == "Static" else (primitive,)))
+        return (f"<observation>{short_observation(c)}</observation><think>asked: {asked}; "
+                f"{summary}: {verdict}</think><answer>{answer_letter}</answer>")
     think = (f"{reasoning(motion, c, rng)} The question asks whether {p.yes_means}. Overall, "
              f"{summary}, so {'that is' if verdict == 'Yes' else 'that is not'} what happens "
              f"and the answer is {verdict}.")

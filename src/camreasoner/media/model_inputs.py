@@ -1,0 +1,42 @@
+"""Sampled clips -> a Qwen2.5-VL processor's inputs: the one place where a prompt and its clip
+become token ids and pixel tensors outside the frameworks, so the transformers evaluation and the
+TRL trainer feed the model alike (LLaMA-Factory and verl build theirs from the same
+:class:`camreasoner.vision.VisionSpec`).
+
+In ``video`` mode a clip is one video part (temporal patches of two frames, timed by the clip's
+metadata); in ``frames`` mode each sampled frame is a separate image part (the seed's RL and
+evaluation input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from camreasoner.media.video import SampledVideo
+
+
+def chat_text(processor: Any, prompt: str, n_frames: int | None = None) -> str:
+    """The chat-formatted text of one item, ending where the assistant starts.
+    ``n_frames``: the clip as that many image parts (``frames`` mode); None: one video part."""
+    from camreasoner.prompts import chat_messages
+
+    return processor.apply_chat_template(chat_messages(prompt, n_frames), tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def processor_inputs(processor: Any, texts: Sequence[str], videos: Sequence[SampledVideo],
+                     frames_mode: bool):
+    """A left- or right-padded batch (the tokenizer's ``padding_side``) of ``texts`` with their
+    clips, as tensors. Video mode passes each clip's frame indices and rate, so the temporal
+    positions follow the clip's time, and ``do_sample_frames=False``: the frames are already the
+    vision spec's."""
+    if frames_mode:
+        return processor(text=list(texts), images=[list(v.frames) for v in videos], padding=True,
+                         return_tensors="pt")
+    from transformers.video_utils import VideoMetadata
+
+    return processor(text=list(texts), videos=[v.frames for v in videos], padding=True,
+                     return_tensors="pt",
+                     video_metadata=[VideoMetadata(**v.metadata()) for v in videos],
+                     do_sample_frames=False)
