@@ -254,6 +254,8 @@ def test_every_setting_round_trips_through_set():
                                "integer, got 'many'")),
     ("data.train_clips=1.5", "data.train_clips: expected an integer, got 1.5"),
     ("rl.backend=ppo", "--set rl.backend=ppo: rl.backend: 'ppo' is not one of 'trl', 'verl'"),
+    ("rl.sets=[]", "rl.sets: at least one of items_binary.jsonl, items_mc.jsonl, items_vqa.jsonl"),
+    ("eval.sets=[items_mc.json]", "eval.sets: items_mc.json is not one of items_binary.jsonl"),
     ("eval.backend=sglang", "eval.backend: 'sglang' is not one of 'hf', 'vllm'"),
     ("sft.caption_target=labels", ("sft.caption_target: 'labels' is not one of "
                                    "'observation', 'motion'")),

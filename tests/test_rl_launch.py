@@ -148,9 +148,9 @@ def warm_tiny(tiny_model, synth_rl, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["video", "frames"])
+@pytest.mark.parametrize(("mode", "freeze"), [("video", False), ("frames", False), ("video", True)])
 def test_trl_backend_trains_for_real_and_evaluates_on_its_input(warm_tiny, synth_rl, tmp_path,
-                                                                 mode):
+                                                                 mode, freeze):
     import torch
     from safetensors.torch import load_file
 
@@ -159,12 +159,14 @@ def test_trl_backend_trains_for_real_and_evaluates_on_its_input(warm_tiny, synth
     cfg = TrlConfig(model=str(warm_tiny), items=str(synth_rl / "items_mc.jsonl"),
                     video_root=str(synth_rl / "videos"), output_dir=str(tmp_path / "trl"),
                     vision=_tiny_spec(mode), max_steps=4, learning_rate=1e-3, num_generations=4,
-                    per_device_batch=4, max_completion_length=24, temperature=0.7, use_cpu=True)
+                    per_device_batch=4, max_completion_length=24, temperature=0.7, use_cpu=True,
+                    freeze_vision_tower=freeze)
     trainer = train(cfg)
     before = load_file(warm_tiny / "model.safetensors")
     after = load_file(tmp_path / "trl" / "final" / "model.safetensors")
     changed = [k for k in before if not torch.equal(before[k], after[k])]
-    assert any("visual" in k for k in changed), "the vision tower must learn from the clip"
+    # the vision tower learns from the clip, unless frozen
+    assert any("visual" in k for k in changed) != freeze, changed
     assert any("visual" not in k for k in changed)
     logs = [h for h in trainer.state.log_history if "rewards/format_reward/mean" in h]
     assert len(logs) == 4 and any(h["reward_std"] > 0 for h in logs)
@@ -185,8 +187,9 @@ def test_trl_backend_trains_for_real_and_evaluates_on_its_input(warm_tiny, synth
 @pytest.mark.parametrize("mode", ["video", "frames"])
 def test_grpo_loss_pass_scores_each_row_as_a_lone_forward_on_the_clip_does(synth_rl, tmp_path,
                                                                           mode):
-    """The log-probabilities GRPO's loss uses, from a left-padded batch whose rows differ in
-    length, equal each row's own forward pass on its clip, as the evaluation builds it. Without
+    """The log-probabilities GRPO's loss uses, from the batches TRL buffers (two steps' worth,
+    shuffled and split) whose rows differ in length, equal each row's own forward pass on its
+    clip, as the evaluation builds it. Without
     ``mm_token_type_ids`` (TRL 0.24's own loss pass) the vision tokens get text positions and the
     numbers differ: the test tells the two apart. The model is the shipped captioner, which
     reads the clip through its positions (a random tiny model hardly does)."""
@@ -195,37 +198,55 @@ def test_grpo_loss_pass_scores_each_row_as_a_lone_forward_on_the_clip_does(synth
     from camreasoner.dev.base_models import base_model_path
     from camreasoner.media.model_inputs import chat_text, processor_inputs
     from camreasoner.rl.trl_backend import TrlConfig, make_trainer
+    from camreasoner.rl.trl_clip_trainer import CLIP_KEYS
 
-    cfg = TrlConfig(model=str(base_model_path("motion_captioner")), items=str(synth_rl / "items_mc.jsonl"),
-                    video_root=str(synth_rl / "videos"), output_dir=str(tmp_path / "trl"),
-                    vision=_tiny_spec(mode), max_steps=1, num_generations=2, per_device_batch=4,
-                    max_completion_length=6, temperature=0.7, use_cpu=True)
+    cfg = TrlConfig(model=str(base_model_path("motion_captioner")),
+                    items=str(synth_rl / "items_mc.jsonl"), video_root=str(synth_rl / "videos"),
+                    output_dir=str(tmp_path / "trl"), vision=_tiny_spec(mode), max_steps=1,
+                    num_generations=2, per_device_batch=4, max_completion_length=6,
+                    temperature=0.7, use_cpu=True, extra={"steps_per_generation": 2})
     trainer = make_trainer(cfg)
-    rows = [trainer.train_dataset[i] for i in range(4)]
-    # rows of different prompt lengths, so the batch is padded
-    rows[1] = {**rows[1], "prompt": rows[1]["prompt"] + " Think it over."}
-    trainer.model.eval()  # generation only; no dropout in the reference either
-    out = trainer._generate_and_score_completions(rows)
-    assert out["prompt_mask"].sum(1).unique().numel() > 1
-    ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
-    mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
-    keep = out["completion_ids"].size(1)
-    with torch.no_grad():
-        batched, _ = trainer._get_per_token_logps_and_entropies(
-            trainer.model, ids, mask, keep, batch_size=3,  # chunks of 3 and 1 rows
-            **{k: out[k] for k in out if k.startswith("clip_")})
+    # four prompts of different lengths (so the batch is padded), each sampled twice: the
+    # generation batch of two steps, which TRL shuffles and splits into two buffered batches
+    rows = [dict(trainer.train_dataset[i]) for i in range(4)]
+    rows = [{**row, "prompt": row["prompt"] + " Think it over." * k} for k, row in enumerate(rows)]
+    batch = [row for row in rows for _ in range(cfg.num_generations)]
+    torch.manual_seed(0)
+    trainer.model.train()  # TRL buffers, shuffles and splits only in training (no dropout here)
+    buffered = [trainer._prepare_inputs(batch) for _ in range(2)]
     proc, model = trainer.processing_class, trainer.model
-    for k, row in enumerate(rows):
+    lone_inputs = []
+    for row in rows:
         clip = trainer.clips[row["clip"]]
         chat = chat_text(proc, row["prompt"], len(clip.frames) if mode == "frames" else None)
-        inputs = dict(processor_inputs(proc, [chat], [clip], mode == "frames"))
-        completion = out["completion_ids"][k][out["completion_mask"][k].bool()]
-        n = completion.numel()
-        lone = _lone_log_probs(model, inputs, completion, cfg.temperature, positions=True)
-        torch.testing.assert_close(batched[k, :n], lone, rtol=1e-4, atol=1e-4)
-        text_positions = _lone_log_probs(model, inputs, completion, cfg.temperature,
-                                         positions=False)
-        assert (text_positions - batched[k, :n]).abs().max() > 1e-3, "positions should matter"
+        lone_inputs.append(dict(processor_inputs(proc, [chat], [clip], mode == "frames")))
+    scored = 0
+    for chunk in buffered:
+        assert chunk["prompt_mask"].sum(1).unique().numel() > 1
+        ids = torch.cat([chunk["prompt_ids"], chunk["completion_ids"]], dim=1)
+        mask = torch.cat([chunk["prompt_mask"], chunk["completion_mask"]], dim=1)
+        keep = chunk["completion_ids"].size(1)
+        # as _compute_loss hands the batch's clip tensors to the pass
+        trainer._loss_clip_inputs = {k: chunk[k] for k in CLIP_KEYS}
+        try:
+            with torch.no_grad():
+                batched, _ = trainer._get_per_token_logps_and_entropies(
+                    model, ids, mask, keep, batch_size=3)  # chunks of 3 rows and 1
+        finally:
+            trainer._loss_clip_inputs = None
+        for j in range(ids.size(0)):
+            prompt = chunk["prompt_ids"][j][chunk["prompt_mask"][j].bool()]
+            (k,) = [k for k, x in enumerate(lone_inputs) if torch.equal(x["input_ids"][0], prompt)]
+            completion = chunk["completion_ids"][j][chunk["completion_mask"][j].bool()]
+            n = completion.numel()
+            lone = _lone_log_probs(model, lone_inputs[k], completion, cfg.temperature,
+                                   positions=True)
+            torch.testing.assert_close(batched[j, :n], lone, rtol=1e-4, atol=1e-4)
+            text_positions = _lone_log_probs(model, lone_inputs[k], completion, cfg.temperature,
+                                             positions=False)
+            assert (text_positions - batched[j, :n]).abs().max() > 1e-3, "positions should matter"
+            scored += 1
+    assert scored == len(batch)
 
 
 def _lone_log_probs(model, inputs, completion, temperature, positions):

@@ -106,7 +106,8 @@ print('cuda', torch.cuda.is_available(), torch.cuda.get_device_name())" ;;
             done
             for pid in "${pids[@]}"; do wait "$pid" || status=1; done
             for name in "${names[@]}"; do
-                echo "=== demo_gpu_$name"; grep -a "stage\|shuffled" "$OUT/demo_gpu_$name.log" | tail -n 20
+                echo "=== demo_gpu_$name"
+                grep -a "stage\|shuffled" "$OUT/demo_gpu_$name.log" | tail -n 20 || true
             done
             (cd "$WORK" && tar czf "$OUT/demo_gpu_runs.tgz" demo_gpu_*/summary.json \
                 demo_gpu_*/demo_config.json demo_gpu_*/report demo_gpu_*/eval/*/predictions.jsonl \

@@ -8,7 +8,7 @@ videos/). TINY_MODEL: a Qwen2.5-VL folder (``camreasoner dev tiny-model`` or the
 The clips are sampled and sized by the ``tiny`` vision preset, processed by the model's own
 processor, and fed to its vision tower + merger; a linear head on the mean of the output tokens
 is trained with binary cross-entropy on the 15 primitives' Yes/No labels (unlabeled ones masked).
-``--mode frames`` feeds each sampled frame as an image (what TRL trains on) and puts a 2-layer
+``--mode frames`` feeds each sampled frame as an image (the seed's RL input) and puts a 2-layer
 transformer across the frames' tokens before the pooling, since one frame alone shows no motion.
 Every ``--eval-every`` steps it prints the held-out average AP next to chance (the positive rate).
 

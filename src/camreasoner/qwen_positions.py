@@ -11,8 +11,8 @@ transformers evaluation of videos were.
 
 :func:`fix_video_positions` puts 5.6.0's function in place when the installed one gives the wrong
 positions (checked on a small grid, not by version), once a process. Our processes that build
-Qwen2.5-VL inputs call it: the transformers evaluation backend, and LLaMA-Factory's SFT through
-``camreasoner.lf_cli`` (and in its torchrun workers). verl computes
+Qwen2.5-VL inputs call it: the transformers evaluation backend, the TRL GRPO backend, and
+LLaMA-Factory's SFT through ``camreasoner.lf_cli`` (and in its torchrun workers). verl computes
 positions with its own function, and vLLM with its own.
 """
 

@@ -30,6 +30,8 @@ EvalBackend = Literal["hf", "vllm"]
 CaptionTarget = Literal["observation", "motion"]
 ChainStyle = Literal["full", "short"]  # camreasoner.synth.ota.CHAIN_STYLES
 McOptions = Literal["drawn", "fixed"]  # camreasoner.synth.build.MC_OPTION_MODES
+# the item files the data stage writes for each of train and test (camreasoner.synth.build)
+ITEM_SETS = ("items_binary.jsonl", "items_mc.jsonl", "items_vqa.jsonl")
 
 # The shipped presets, in the order --help lists them (tests check the folder holds these).
 PRESET_NAMES = ("cpu", "ci", "gpu", "gpu_video")
@@ -122,9 +124,10 @@ class DataSection(_Section):
     # (camreasoner.synth.build.MC_OPTION_MODES): "drawn" and shuffled per item, so the letter
     # moves, or "fixed": one list in one order, so a movement keeps its letter
     mc_options: McOptions = "fixed"
-    # "short": the O-T-A chains' cues and conclusion in a few words (~30 tokens), for the CPU
-    # presets, whose generation budgets (eval 160 tokens, RL 96) cut a full chain before its
-    # answer; "full": the chains of the seed's shape (100-330 tokens with the tiny tokenizer)
+    # "short": the O-T-A chains' cues and conclusion in a few words (~30 tokens; the presets from
+    # the shipped base, which was pre-trained on them; generation budgets of 160 tokens for
+    # evaluation and 96 for RL hold them whole); "full": the chains of the seed's shape (100-330
+    # tokens with the tiny tokenizer)
     chain_style: ChainStyle = "short"
 
     def __post_init__(self) -> None:
@@ -166,8 +169,8 @@ class RlSection(_Section):
     generations: int = 4  # completions a prompt
     prompts: int = 4  # prompts a step
     learning_rate: float = 1e-5
-    # The synthetic chains are ~100-330 tokens with the tiny tokenizer (tests/test_demo.py checks
-    # the GPU presets hold the longest); the CPU presets cut them to keep CPU time down.
+    # a preset's budget holds its longest chain (tests/test_demo.py checks the GPU presets'): the
+    # short chains 24-60 tokens with the tiny tokenizer, the full ones ~100-330
     completion_tokens: int = 96
     # training files whose items GRPO draws, an equal share of each
     sets: tuple[str, ...] = ("items_binary.jsonl", "items_mc.jsonl")
@@ -175,9 +178,14 @@ class RlSection(_Section):
     # instead of the items as they come (7% Yes): it added false Yes answers where SFT already
     # gave many (maintainers/experiment-log.md, "GRPO on videos")
     balance_answers: bool = False
-    # TRL: the language model alone learns, as in SFT's recipes (with the tower trained too, 48
-    # steps took which-movement from 58% to 40% on the CPU preset)
+    # the vision tower keeps its weights in RL, the language model alone learns (TRL and verl).
+    # On the cpu preset, training it cost which-movement in every run (58.3% -> 39.6-56.2%);
+    # frozen, it held (58.3%; maintainers/experiment-log.md, "GRPO on videos", runs a1-a8)
     freeze_vision_tower: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sets("rl.sets", self.sets)
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,18 @@ class EvalSection(_Section):
     max_new_tokens: int = 160
     batch: int = 16
     sets: tuple[str, ...] = ("items_binary.jsonl", "items_mc.jsonl")  # test files evaluated
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_sets("eval.sets", self.sets)
+
+
+def _check_sets(key: str, sets: tuple[str, ...]) -> None:
+    if not sets:
+        raise DemoError(f"{key}: at least one of {', '.join(ITEM_SETS)}")
+    unknown = [s for s in sets if s not in ITEM_SETS]
+    if unknown:
+        raise DemoError(f"{key}: {', '.join(unknown)} is not one of {', '.join(ITEM_SETS)}")
 
 
 @dataclass(frozen=True)

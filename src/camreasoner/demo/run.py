@@ -138,8 +138,8 @@ class _Specs:
     video: VisionSpec
     frames: VisionSpec
 
-    def sft(self, cfg: DemoConfig) -> VisionSpec:
-        """SFT's input, and so RL's and the evaluation's: one input form in every stage."""
+    def stage_input(self, cfg: DemoConfig) -> VisionSpec:
+        """The input of every stage (SFT, RL, evaluation): one form, ``vision.mode``."""
         return self.frames if cfg.vision.mode == "frames" else self.video
 
 
@@ -285,7 +285,7 @@ def stage_rl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
     d, rl = paths.stage("rl"), cfg.rl
     tcfg = TrlConfig(model=sft.model, items=str(_rl_items(cfg, paths)),
                      video_root=str(paths.train / "videos"), output_dir=str(d / "trl"),
-                     vision=_specs(cfg).sft(cfg), max_steps=rl.steps,
+                     vision=_specs(cfg).stage_input(cfg), max_steps=rl.steps,
                      learning_rate=rl.learning_rate, num_generations=rl.generations,
                      per_device_batch=rl.generations * rl.prompts,
                      max_completion_length=rl.completion_tokens, temperature=1.0,
@@ -309,7 +309,7 @@ def _rl_verl(cfg: DemoConfig, paths: DemoPaths, sft: SftResult) -> RlResult:
         model=sft.model, train_file=str(_rl_items(cfg, paths)), val_file=None,
         output_dir=str(d / "verl"), recipe="tiny_gpu_grpo", protocol=PROTOCOL,
         video_root=str(paths.train / "videos"), n_gpus=1,
-        vision=_specs(cfg).sft(cfg),
+        vision=_specs(cfg).stage_input(cfg),
         overrides=[f"trainer.total_training_steps={rl.steps}", f"trainer.save_freq={rl.steps}",
                    f"data.train_batch_size={rl.prompts}",
                    f"actor_rollout_ref.actor.ppo_mini_batch_size={rl.prompts}",
@@ -342,7 +342,7 @@ def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftRe
     for name, path in models.items():
         rcfg = RunConfig.from_protocol(
             PROTOCOL, model=path, items=str(paths.eval_items),
-            video_root=str(paths.test / "videos"), vision=specs.sft(cfg).to_dict(),
+            video_root=str(paths.test / "videos"), vision=specs.stage_input(cfg).to_dict(),
             max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch,
             backend=cfg.eval.backend,
             # up to four engines one after another in this process: each takes a fifth of the

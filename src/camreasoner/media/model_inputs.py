@@ -26,17 +26,18 @@ def chat_text(processor: Any, prompt: str, n_frames: int | None = None) -> str:
 
 
 def processor_inputs(processor: Any, texts: Sequence[str], videos: Sequence[SampledVideo],
-                     frames_mode: bool):
-    """A left- or right-padded batch (the tokenizer's ``padding_side``) of ``texts`` with their
-    clips, as tensors. Video mode passes each clip's frame indices and rate, so the temporal
-    positions follow the clip's time, and ``do_sample_frames=False``: the frames are already the
-    vision spec's."""
+                     frames_mode: bool, padding_side: str | None = None):
+    """A padded batch of ``texts`` with their clips, as tensors; ``padding_side`` "left" or
+    "right", None: the tokenizer's own. Video mode passes each clip's frame indices and rate,
+    so the temporal positions follow the clip's time, and ``do_sample_frames=False``: the frames
+    are already the vision spec's."""
+    side = {} if padding_side is None else {"padding_side": padding_side}
     if frames_mode:
         return processor(text=list(texts), images=[list(v.frames) for v in videos], padding=True,
-                         return_tensors="pt")
+                         return_tensors="pt", **side)
     from transformers.video_utils import VideoMetadata
 
     return processor(text=list(texts), videos=[v.frames for v in videos], padding=True,
                      return_tensors="pt",
                      video_metadata=[VideoMetadata(**v.metadata()) for v in videos],
-                     do_sample_frames=False)
+                     do_sample_frames=False, **side)

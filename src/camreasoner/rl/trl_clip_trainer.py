@@ -9,8 +9,10 @@ inputs with :func:`camreasoner.media.model_inputs.processor_inputs`, the evaluat
 the loss sees the positions generation saw.
 
 What is overridden, and why each:
-- ``_generate_single_turn``: the processor call with the rows' clips, then ``generate`` (the
-  transformers path only: vLLM and paged generation are refused in ``__init__``).
+- ``_generate_single_turn``: the processor call with the rows' clips, left-padded, then
+  ``generate`` (the transformers path on one process only: vLLM, paged generation, DeepSpeed
+  and FSDP are refused in ``__init__``). ``max_prompt_length`` is not applied: a cut prompt
+  would cut the clip's tokens.
 - ``_generate_and_score_completions``: the clip tensors join the buffered batch, split per row
   (``clip_*`` keys) so TRL's shuffle and split keep each row's pixels with its tokens.
 - ``_compute_loss`` / ``_get_per_token_logps_and_entropies``: the loss pass gets those tensors.
@@ -48,10 +50,12 @@ class ClipGRPOTrainer(GRPOTrainer):
     def __init__(self, *args: Any, clips: Mapping[str, SampledVideo], frames_mode: bool,
                  **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if self.use_vllm or self.use_transformers_paged or self.use_liger_loss:
-            raise ValueError("ClipGRPOTrainer generates with transformers' generate and the "
-                             "plain loss: use_vllm, use_transformers_paged and use_liger_loss "
-                             "must be off")
+        if (self.use_vllm or self.use_transformers_paged or self.use_liger_loss
+                or self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            raise ValueError("ClipGRPOTrainer generates with transformers' generate in one "
+                             "process and computes the plain loss: use_vllm, "
+                             "use_transformers_paged, use_liger_loss, DeepSpeed and FSDP must be "
+                             "off")
         self.clips = clips
         self.frames_mode = frames_mode
         self._rows_clips: list[SampledVideo] | None = None
@@ -62,10 +66,12 @@ class ClipGRPOTrainer(GRPOTrainer):
         self._rows_clips = [self.clips[row["clip"]] for row in inputs]
         try:
             output = super()._generate_and_score_completions(inputs)
+            clip_inputs = self._row_clip_inputs
         finally:
-            self._rows_clips = None
-        output.update(self._row_clip_inputs)
-        self._row_clip_inputs = None
+            self._rows_clips = self._row_clip_inputs = None
+        if clip_inputs["clip_mm_token_type_ids"].shape != output["prompt_ids"].shape:
+            raise ValueError("the clip inputs' token types do not line up with the prompts")
+        output.update(clip_inputs)
         return output
 
     def _generate_single_turn(self, prompts: list[str], images: list | None):
@@ -77,7 +83,9 @@ class ClipGRPOTrainer(GRPOTrainer):
         processor = self.processing_class
         n_frames = [len(v.frames) if self.frames_mode else None for v in self._rows_clips]
         texts = [chat_text(processor, prompt, n) for prompt, n in zip(prompts, n_frames)]
-        inputs = processor_inputs(processor, texts, self._rows_clips, self.frames_mode)
+        # left-padded, as TRL pads the prompt ids it keeps: the token types must line up with them
+        inputs = processor_inputs(processor, texts, self._rows_clips, self.frames_mode,
+                                  padding_side="left")
         inputs = {k: v.to(self.accelerator.device) for k, v in inputs.items()}
         with (unwrap_model_for_generation(self.model_wrapped, self.accelerator) as model,
               torch.no_grad()):
