@@ -245,3 +245,15 @@ def test_hf_p_yes_is_read_from_the_generation_as_a_second_pass_would_give_it(ans
     assert "<answer>" not in short.response and hf.p_yes_extra_passes == 1
     assert short.p_yes == pytest.approx(hf._p_yes_letters(text, short.response, request_),
                                         abs=1e-6)
+
+
+def test_text_token_types_widen_a_batch_with_text():
+    import torch
+
+    from camreasoner.media.model_inputs import text_token_types
+
+    types = torch.tensor([[0, 2, 2, 0], [2, 2, 0, 0]], dtype=torch.int32)
+    wide = text_token_types(types, 6)
+    assert wide.tolist() == [[0, 2, 2, 0, 0, 0], [2, 2, 0, 0, 0, 0]]
+    assert wide.dtype == torch.int32
+    assert text_token_types(types, 4).tolist() == types.tolist()

@@ -338,15 +338,16 @@ def stage_eval(cfg: DemoConfig, paths: DemoPaths, model: ModelResult, sft: SftRe
     d, specs = paths.stage("eval"), _specs(cfg)
     reading = eval_protocol(PROTOCOL).answer_reading  # "strict": exactly one letter
     models = {"base": model.model, "sft": sft.model, "rl": rl.model}
+    vision = specs.stage_input(cfg).to_dict()
     runs: dict[str, dict[str, Any]] = {}
     for name, path in models.items():
         rcfg = RunConfig.from_protocol(
             PROTOCOL, model=path, items=str(paths.eval_items),
-            video_root=str(paths.test / "videos"), vision=specs.stage_input(cfg).to_dict(),
+            video_root=str(paths.test / "videos"), vision=vision,
             max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch,
             backend=cfg.eval.backend,
-            # up to four engines one after another in this process: each takes a fifth of the
-            # GPU, so one not yet freed cannot starve the next
+            # three engines one after another in this process: each takes a fifth of the GPU,
+            # so one not yet freed cannot starve the next
             backend_kwargs=({"gpu_memory_utilization": 0.2}
                             if cfg.eval.backend == "vllm" else {}),
             workers=max(1, cfg.workers // 2), cache_dir=str(paths.frames_cache))

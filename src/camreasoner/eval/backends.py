@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from camreasoner.errors import UserError
-from camreasoner.media.model_inputs import chat_text, processor_inputs
+from camreasoner.media.model_inputs import chat_text, processor_inputs, text_token_types
 from camreasoner.media.video import SampledVideo
 
 log = logging.getLogger(__name__)
@@ -251,10 +251,8 @@ class HFBackend:
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask",
                                                               "mm_token_type_ids")}
         if "mm_token_type_ids" in inputs:
-            extra["mm_token_type_ids"] = torch.cat(
-                [inputs["mm_token_type_ids"],
-                 torch.zeros((1, len(common)), dtype=inputs["mm_token_type_ids"].dtype,
-                             device=ids.device)], dim=1)
+            extra["mm_token_type_ids"] = text_token_types(inputs["mm_token_type_ids"],
+                                                          ids.size(1))
         with torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask, **extra).logits[0, -1]
         pair = torch.stack([logits[no_tok], logits[yes_tok]]).float()

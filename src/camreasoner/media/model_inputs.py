@@ -25,6 +25,15 @@ def chat_text(processor: Any, prompt: str, n_frames: int | None = None) -> str:
                                          add_generation_prompt=True)
 
 
+def text_token_types(types: Any, length: int) -> Any:
+    """A batch's ``mm_token_type_ids`` (rows x prompt tokens) widened to ``length`` tokens, the
+    added ones text (0): the types of prompt + completion, which transformers needs to give the
+    vision tokens their positions in a forward pass over both."""
+    import torch
+
+    return torch.cat([types, types.new_zeros(types.size(0), length - types.size(1))], dim=1)
+
+
 def processor_inputs(processor: Any, texts: Sequence[str], videos: Sequence[SampledVideo],
                      frames_mode: bool, padding_side: str | None = None):
     """A padded batch of ``texts`` with their clips, as tensors; ``padding_side`` "left" or

@@ -45,7 +45,7 @@ class TrlConfig:
     workers: int = 0  # processes decoding the clips (0: this one)
     cache_dir: str | None = None  # media.frames' cache of decoded frames (shared with SFT, eval)
     # > 0: train on this many items, a seeded sample (GRPO sees max_steps x prompts a step of
-    # them; the demo's 12 x 4 out of 2,400 spent ~85 s on the H100 storing the unused frames)
+    # them: the clips of the items it never draws are not decoded)
     max_items: int = 0
     # the vision tower (and its merger) keeps its weights: the language model alone learns, as in
     # the SFT recipes that freeze it

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from camreasoner.media.model_inputs import chat_text, processor_inputs
+from camreasoner.media.model_inputs import chat_text, processor_inputs, text_token_types
 from camreasoner.media.video import SampledVideo
 from camreasoner.rl.trl_backend import fix_trl_availability_flags
 
@@ -124,8 +124,7 @@ class ClipGRPOTrainer(GRPOTrainer):
                       length: int) -> dict[str, Any]:
         """Rows ``start:stop`` of a batch's clip tensors as the model's keyword arguments, the
         token types padded with text (0) to the prompt + completion ``length``."""
-        types = clip["clip_mm_token_type_ids"][start:stop]
-        types = torch.cat([types, types.new_zeros(types.size(0), length - types.size(1))], dim=1)
+        types = text_token_types(clip["clip_mm_token_type_ids"][start:stop], length)
         pixels = torch.cat(clip["clip_pixel_values"][start:stop])
         grids = torch.cat(clip["clip_grid_thw"][start:stop])
         if self.frames_mode:
